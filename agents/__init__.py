@@ -1,0 +1,1 @@
+"""Actors of a campaign: proposers pick candidates, workers turn jobs into outcomes."""

@@ -1,0 +1,1 @@
+"""SQLModel tables, sessions, Alembic migrations and the two crossings (ingestion, training sets)."""
