@@ -1,0 +1,72 @@
+"""Regenerate the shipped element tables from the matminer wheel's data files.
+
+Run from the repository root::
+
+    .venv/bin/python discovery/data/build_tables.py /work/shared/data/matminer_element_data
+
+It copies values verbatim (as text) -- no number in ``discovery/data`` was typed by hand:
+
+* ``magpie_elements.csv``: the Magpie ``*.table`` files listed in :data:`MAGPIE_TABLES`
+  (one value per line, line ``Z`` = element ``Z``) joined into one CSV keyed by Z and
+  symbol. ``Missing``/``NA`` entries become empty cells (read back as NaN).
+* ``takeuchi_inoue_mixing_enthalpy.tsv``: byte-for-byte copy of
+  ``MiedemaLiquidDeltaHf.tsv``.
+* ``matminer_LICENSE.md``: the wheel's licence text, which covers those files.
+
+The CSV format is used because the package-data globs in pyproject.toml ship
+``*.csv``/``*.tsv``/``*.md`` but not ``*.table``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+MAGPIE_TABLES = (
+    "AtomicWeight",
+    "MeltingT",
+    "MiracleRadius",
+    "NValence",
+    "Electronegativity",
+    "BulkModulus",
+    "ShearModulus",
+)
+MISSING = {"Missing", "NA", "None", "nan", ""}
+HERE = Path(__file__).resolve().parent
+
+
+def _symbols(n: int) -> list[str]:
+    from pymatgen.core import Element
+
+    return [Element.from_Z(z).symbol for z in range(1, n + 1)]
+
+
+def build(source: Path, out: Path = HERE) -> None:
+    columns = {}
+    for name in MAGPIE_TABLES:
+        lines = (source / "magpie_elementdata" / f"{name}.table").read_text().splitlines()
+        columns[name] = [line.strip() for line in lines]
+    n = max(len(v) for v in columns.values())
+    n = min(n, 103)  # pymatgen-named elements up to Lr; the tables stop at 112 with NA
+    symbols = _symbols(n)
+    with open(out / "magpie_elements.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Z", "symbol", *MAGPIE_TABLES])
+        for z in range(1, n + 1):
+            row = [z, symbols[z - 1]]
+            for name in MAGPIE_TABLES:
+                vals = columns[name]
+                text = vals[z - 1] if z - 1 < len(vals) else ""
+                row.append("" if text in MISSING else text)
+            writer.writerow(row)
+    shutil.copyfile(source / "MiedemaLiquidDeltaHf.tsv", out / "takeuchi_inoue_mixing_enthalpy.tsv")
+    shutil.copyfile(source / "matminer_LICENSE.txt", out / "matminer_LICENSE.md")
+    for f in ["magpie_elements.csv", "takeuchi_inoue_mixing_enthalpy.tsv", "matminer_LICENSE.md"]:
+        print(f, hashlib.sha256((out / f).read_bytes()).hexdigest())
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/matminer_element_data"))
