@@ -17,10 +17,12 @@ Missing data are NaN, never zero. Consumers call :func:`require` (or
 :meth:`ElementProperties.require`) to turn NaN into a :class:`MissingElementData`
 error naming the elements and the property.
 
-Modulus fallbacks (pymatgen lacks e.g. the bulk modulus of Zr, Ga, Sr, In, Os, Tc):
-``bulk_modulus`` and ``shear_modulus`` take pymatgen's value where present, else the
-Magpie ``BulkModulus``/``ShearModulus`` value, else NaN; ``youngs_modulus`` takes
-pymatgen's value, else E = 9KG/(3K+G) from the (fallback-filled) K and G, else NaN.
+Modulus fallbacks (pymatgen lacks e.g. the bulk modulus of Zr, Ga, Sr, In, Os, Tc, and
+Magpie's Mathematica-derived table has the same gaps): ``bulk_modulus`` and
+``shear_modulus`` take pymatgen's value where present, else Magpie
+``BulkModulus``/``ShearModulus``, else the Miedema-model parameter table matminer ships
+(``compressibility`` column = bulk modulus in GPa, ``shear_modulus``), else NaN;
+``youngs_modulus`` takes pymatgen's value, else E = 9KG/(3K+G) from the filled K and G.
 ``modulus_source`` records which source each entry came from.
 """
 
@@ -48,8 +50,8 @@ PROPERTIES: dict[str, str] = {
     "electronegativity": "Pauling; pymatgen Element.X",
     "valence_electrons": "count; Magpie NValence (s+p+d+f valence electrons)",
     "youngs_modulus": "GPa; pymatgen, fallback 9KG/(3K+G) from bulk/shear below",
-    "bulk_modulus": "GPa; pymatgen, fallback Magpie BulkModulus",
-    "shear_modulus": "GPa; pymatgen rigidity_modulus, fallback Magpie ShearModulus",
+    "bulk_modulus": "GPa; pymatgen, fallback Magpie BulkModulus, then Miedema.csv",
+    "shear_modulus": "GPa; pymatgen rigidity_modulus, fallback Magpie ShearModulus, then Miedema.csv",
 }
 
 
@@ -100,6 +102,38 @@ def _magpie() -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
+def _miedema() -> dict[str, np.ndarray]:
+    """Bulk and shear modulus (GPa) from matminer's Miedema.csv; 0 (placeholder for H, N...) -> NaN.
+
+    The ``compressibility`` column holds bulk moduli in GPa (Cu 131, Fe 168.3, Zr 83.335);
+    matminer's Miedema featurizer uses it as K in the elastic term 2 K_A G_B dV^2 / (...).
+    """
+    index = symbol_index()
+    bulk = np.full(N_ELEMENTS, np.nan)
+    shear = np.full(N_ELEMENTS, np.nan)
+    with _data_path("miedema_parameters.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            i = index.get(row["element"])
+            if i is None:
+                continue
+            k, g = _float(row["compressibility"]), _float(row["shear_modulus"])
+            bulk[i] = k if k > 0 else np.nan
+            shear[i] = g if g > 0 else np.nan
+    return {"BulkModulus": bulk, "ShearModulus": shear}
+
+
+def _first_finite(*sources: tuple[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise first finite value over (name, array) sources, and the name used."""
+    value = np.full(N_ELEMENTS, np.nan)
+    origin = np.full(N_ELEMENTS, "none", dtype=object)
+    for name, arr in sources:
+        take = ~np.isfinite(value) & np.isfinite(arr)
+        value[take] = arr[take]
+        origin[take] = name
+    return value, origin.astype(str)
+
+
+@lru_cache(maxsize=1)
 def _pymatgen() -> dict[str, np.ndarray]:
     from pymatgen.core import Element
 
@@ -124,15 +158,14 @@ def _pymatgen() -> dict[str, np.ndarray]:
 @lru_cache(maxsize=1)
 def full_tables() -> dict[str, np.ndarray]:
     """Every property in :data:`PROPERTIES` for Z = 1..103 (index Z-1); read-only arrays."""
-    pmg, mag = _pymatgen(), _magpie()
-    k_src = np.where(np.isfinite(pmg["K"]), "pymatgen", np.where(np.isfinite(mag["BulkModulus"]), "magpie", "none"))
-    g_src = np.where(np.isfinite(pmg["G"]), "pymatgen", np.where(np.isfinite(mag["ShearModulus"]), "magpie", "none"))
-    bulk = np.where(np.isfinite(pmg["K"]), pmg["K"], mag["BulkModulus"])
-    shear = np.where(np.isfinite(pmg["G"]), pmg["G"], mag["ShearModulus"])
+    pmg, mag, mie = _pymatgen(), _magpie(), _miedema()
+    bulk, k_src = _first_finite(("pymatgen", pmg["K"]), ("magpie", mag["BulkModulus"]), ("miedema", mie["BulkModulus"]))
+    shear, g_src = _first_finite(
+        ("pymatgen", pmg["G"]), ("magpie", mag["ShearModulus"]), ("miedema", mie["ShearModulus"])
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         e_derived = 9.0 * bulk * shear / (3.0 * bulk + shear)
-    young = np.where(np.isfinite(pmg["E"]), pmg["E"], e_derived)
-    e_src = np.where(np.isfinite(pmg["E"]), "pymatgen", np.where(np.isfinite(e_derived), "9KG/(3K+G)", "none"))
+    young, e_src = _first_finite(("pymatgen", pmg["E"]), ("9KG/(3K+G)", e_derived))
     tables = {
         "atomic_mass": pmg["atomic_mass"],
         "metallic_radius": pmg["metallic_radius"],
@@ -258,3 +291,21 @@ def missing_pairs(elements: Sequence[str], used: Iterable[bool] | None = None) -
         for j in range(i + 1, len(elements))
         if mask[i] and mask[j] and not np.isfinite(mat[i, j])
     ]
+
+
+@lru_cache(maxsize=1)
+def ideal_radius_ratios() -> tuple[np.ndarray, np.ndarray]:
+    """(coordination numbers 3..24, ideal centre/shell radius ratios), increasing.
+
+    Miracle, Lord & Ranganathan, Mater. Trans. 47 (2006) 1737, as tabulated in matminer's
+    AtomicPackingEfficiency (copied to ``data/ideal_radius_ratios.csv`` by build_tables.py).
+    """
+    with _data_path("ideal_radius_ratios.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    n = np.array([int(r["coordination"]) for r in rows])
+    ratio = np.array([float(r["ideal_radius_ratio"]) for r in rows])
+    if np.any(np.diff(ratio) <= 0):
+        raise RuntimeError("ideal radius ratios must increase with coordination")
+    n.setflags(write=False)
+    ratio.setflags(write=False)
+    return n, ratio

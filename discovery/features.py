@@ -13,7 +13,12 @@ from typing import Iterable
 import numpy as np
 
 from discovery.composition import CompositionMatrix
-from discovery.elements import MissingElementData, element_properties, mixing_enthalpy_matrix
+from discovery.elements import (
+    MissingElementData,
+    element_properties,
+    ideal_radius_ratios,
+    mixing_enthalpy_matrix,
+)
 
 #: Molar gas constant, J/(mol K) (CODATA 2018, exact). matminer uses 8.314.
 GAS_CONSTANT = 8.314462618
@@ -34,6 +39,9 @@ FEATURE_DOCS: dict[str, str] = {
     "VEC": "valence electron concentration sum_i c_i VEC_i (Magpie NValence)",
     "dS_mix": "ideal mixing entropy -R sum_i c_i ln c_i (J/(mol K))",
     "Omega": "T_fic dS_mix / max(|dH_mix|, 1e-6 kJ/mol) (Yang & Zhang 2012; 0 for pure elements)",
+    "APE_mean": "sum_i c_i APE_i, APE_i = 1 - R*(N_i) / (r_i / r_mean) at the best coordination N_i "
+    "(Laws et al. 2015 atomic packing efficiency, every shell of alloy composition; Miracle radii)",
+    "APE_abs_mean": "sum_i c_i |APE_i| (0 = every atom ideally packed)",
 }
 
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DOCS)
@@ -121,7 +129,29 @@ def _base(matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
     ds = -GAS_CONSTANT * clnc.sum(axis=1) + 0.0  # + 0.0 turns -0.0 (pure elements) into 0.0
     out[:, _INDEX["dS_mix"]] = ds
     out[:, _INDEX["Omega"]] = t_fic * ds / (1000.0 * np.maximum(np.abs(dh), DH_FLOOR))
+
+    ape = _packing_efficiency(radius[None, :] / r_mean[:, None])
+    ape = np.where(present, ape, 0.0)
+    out[:, _INDEX["APE_mean"]] = np.einsum("nk,nk->n", c, ape)
+    out[:, _INDEX["APE_abs_mean"]] = np.einsum("nk,nk->n", c, np.abs(ape))
     return out, t_fic
+
+
+def _packing_efficiency(ratio: np.ndarray) -> np.ndarray:
+    """APE of a centre atom with radius ratio ``r_centre / r_shell`` at its best coordination.
+
+    APE(N) = 1 - R*(N) / ratio decreases monotonically with N (R* increases), so the N
+    minimizing |APE| is one of the two neighbours of the crossing ``R*(N) = ratio``:
+    ``searchsorted`` finds them without scanning all 22 shells (ties -> smaller N).
+    """
+    _, ideal = ideal_radius_ratios()
+    hi = np.searchsorted(ideal, ratio, side="right")  # first N with R*(N) > ratio
+    lo = np.clip(hi - 1, 0, len(ideal) - 1)
+    hi = np.clip(hi, 0, len(ideal) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # ratio 0 only in unused columns
+        ape_lo = 1.0 - ideal[lo] / ratio
+        ape_hi = 1.0 - ideal[hi] / ratio
+    return np.where(np.abs(ape_hi) < np.abs(ape_lo), ape_hi, ape_lo)
 
 
 def base_features(matrix: CompositionMatrix) -> np.ndarray:

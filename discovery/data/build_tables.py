@@ -11,7 +11,10 @@ It copies values verbatim (as text) -- no number in ``discovery/data`` was typed
   symbol. ``Missing``/``NA`` entries become empty cells (read back as NaN).
 * ``takeuchi_inoue_mixing_enthalpy.tsv``: byte-for-byte copy of
   ``MiedemaLiquidDeltaHf.tsv``.
+* ``miedema_parameters.csv``: byte-for-byte copy of ``Miedema.csv`` (only its bulk and
+  shear moduli are used, as the last modulus fallback).
 * ``matminer_LICENSE.md``: the wheel's licence text, which covers those files.
+* ``ideal_radius_ratios.csv``: see :func:`build_ideal_ratios`.
 
 The CSV format is used because the package-data globs in pyproject.toml ship
 ``*.csv``/``*.tsv``/``*.md`` but not ``*.table``.
@@ -64,8 +67,26 @@ def build(source: Path, out: Path = HERE) -> None:
             writer.writerow(row)
     shutil.copyfile(source / "MiedemaLiquidDeltaHf.tsv", out / "takeuchi_inoue_mixing_enthalpy.tsv")
     shutil.copyfile(source / "matminer_LICENSE.txt", out / "matminer_LICENSE.md")
-    for f in ["magpie_elements.csv", "takeuchi_inoue_mixing_enthalpy.tsv", "matminer_LICENSE.md"]:
+    shutil.copyfile(source / "Miedema.csv", out / "miedema_parameters.csv")
+    build_ideal_ratios(out)
+    for f in ["magpie_elements.csv", "takeuchi_inoue_mixing_enthalpy.tsv", "matminer_LICENSE.md", "ideal_radius_ratios.csv", "miedema_parameters.csv"]:
         print(f, hashlib.sha256((out / f).read_bytes()).hexdigest())
+
+
+def build_ideal_ratios(out: Path = HERE) -> None:
+    """``ideal_radius_ratios.csv``: Miracle-Lord-Ranganathan ideal centre/shell radius ratios.
+
+    Taken from matminer 0.10.1 ``AtomicPackingEfficiency().ideal_ratio`` (the table is in
+    matminer's source, not a data file), so this step needs matminer installed.
+    """
+    from matminer.featurizers.composition.packing import AtomicPackingEfficiency
+
+    table = AtomicPackingEfficiency(impute_nan=False).ideal_ratio
+    with open(out / "ideal_radius_ratios.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["coordination", "ideal_radius_ratio"])
+        for n in sorted(table):
+            writer.writerow([n, repr(float(table[n]))])
 
 
 if __name__ == "__main__":
