@@ -107,7 +107,7 @@ def parse_composition(
     text: str,
     *,
     percent: bool = False,
-    normalize: bool = True,
+    normalize: bool = False,
     field: str = "composition",
 ) -> Composition:
     """Parse a formula with pymatgen and normalize it to atomic fractions.

@@ -1,0 +1,106 @@
+"""Campaign configuration: small typed objects, validated on construction, stored as JSON
+in the Campaign row (so a campaign can be resumed or audited with exactly its settings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from discovery.composition import parse_composition
+from discovery.vocabulary import ProcessingRoute
+
+AGENT_NAMES = ("random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson")
+
+
+class AgentConfig(BaseModel):
+    """How the proposer ranks candidates and spreads a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson"] = "ucb"
+    kappa: float = Field(1.0, ge=0, description="UCB exploration weight")
+    diversity: float = Field(0.5, ge=0, le=1, description="0 = pure top-k, 1 = strongly spread batch")
+    explore_fraction: float = Field(0.1, ge=0, le=1, description="share of each batch picked for uncertainty")
+
+
+class SpaceConfig(BaseModel):
+    """The chemical space a campaign searches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    elements: list[str] = Field(default_factory=list)
+    systems: list[str] = Field(default_factory=list, description="explicit chemical systems, e.g. Cu-Zr")
+    required: list[str] = Field(default_factory=list)
+    forbidden: list[str] = Field(default_factory=list)
+    min_components: int = Field(2, ge=1, le=5)
+    max_components: int = Field(2, ge=1, le=5)
+    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    step: float | None = Field(1.0, gt=0, le=50, description="grid step in at.%; None = continuous")
+
+    @field_validator("systems")
+    @classmethod
+    def _canonical_systems(cls, systems: list[str]) -> list[str]:
+        out = []
+        for system in systems:
+            els = [e.strip() for e in system.split("-") if e.strip()]
+            parse_composition("".join(f"{e}1" for e in els), field="systems")  # unknown elements fail here
+            out.append("-".join(sorted(els)))
+        return out
+
+    @model_validator(mode="after")
+    def _something_to_search(self) -> "SpaceConfig":
+        if not self.elements and not self.systems:
+            raise ValueError("a space needs elements or systems")
+        if self.min_components > self.max_components:
+            raise ValueError("min_components > max_components")
+        return self
+
+    def build(self):
+        from discovery.space import SearchSpace
+
+        if self.systems:
+            return SearchSpace.from_systems(self.systems, step=self.step)
+        return SearchSpace(
+            elements=self.elements,
+            required=self.required,
+            forbidden=self.forbidden,
+            min_components=self.min_components,
+            max_components=self.max_components,
+            bounds=self.bounds,
+            step=self.step,
+        )
+
+
+class CampaignConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "campaign"
+    space: SpaceConfig
+    iterations: int = Field(8, ge=1)
+    batch_size: int = Field(10, ge=1, le=10_000)
+    processing: str = Field("unknown", description="route the campaign's samples are made by")
+    destination: Literal["replay", "experiment", "simulation"] = "replay"
+    oracle_csv: str | None = Field(None, description="replay data set (formula, gfa[, processing])")
+    holdout_systems: list[str] = Field(
+        default_factory=list,
+        description="systems whose literature outcomes are hidden from training (replay honesty)",
+    )
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    seed: int = 0
+
+    @field_validator("processing")
+    @classmethod
+    def _route(cls, value: str) -> str:
+        return ProcessingRoute.parse(value).value
+
+    @model_validator(mode="after")
+    def _oracle_for_replay(self) -> "CampaignConfig":
+        if self.destination == "replay":
+            if not self.oracle_csv:
+                raise ValueError("a replay campaign needs oracle_csv")
+            if not Path(self.oracle_csv).exists():
+                raise ValueError(f"oracle_csv {self.oracle_csv} does not exist")
+        return self

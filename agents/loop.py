@@ -1,0 +1,253 @@
+"""The steps of a campaign iteration as plain functions (the Prefect flow only wires them).
+
+create_campaign -> retrain -> [propose -> queue jobs -> run jobs -> ingest -> retrain] x N
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from agents.config import CampaignConfig
+from agents.proposer import propose_batch
+from db.ingest import get_or_create_compositions, record_job_outcome
+from db.models import (
+    Campaign,
+    CampaignStatus,
+    FailureKind,
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    Outcome,
+    OutcomeSource,
+    Proposal,
+    utcnow,
+)
+from db.registry import latest_model_version, load_model, save_model_version
+from db.training import covered_compositions, labelled_set
+from discovery.dataset import LabelledSet
+from discovery.models import GlassFormingClassifier, GlassFormingModel
+from discovery.vocabulary import ProcessingRoute, SynthesisResult
+
+
+class CampaignError(RuntimeError):
+    pass
+
+
+def create_campaign(session: Session, config: CampaignConfig) -> Campaign:
+    campaign = Campaign(
+        name=config.name,
+        status=CampaignStatus.CREATED.value,
+        config=config.model_dump(mode="json"),
+        iterations_planned=config.iterations,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def campaign_config(campaign: Campaign) -> CampaignConfig:
+    return CampaignConfig.model_validate(campaign.config)
+
+
+def training_data(session: Session, campaign: Campaign) -> LabelledSet:
+    config = campaign_config(campaign)
+    return labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+
+
+def grouped_cv_auc(data: LabelledSet, params: dict, n_splits: int = 3, seed: int = 0) -> dict:
+    """ROC-AUC and balanced accuracy under CV grouped by chemical system (no system in two folds)."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    systems = data.systems
+    if len(set(systems)) < n_splits or len(set(data.labels.tolist())) < 2:
+        return {}
+    p_gfa = np.full(len(data), np.nan)
+    for train, test in GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(systems, groups=systems):
+        fold = data.subset(train)
+        if len(set(fold.labels.tolist())) < 2:
+            continue
+        model = GlassFormingModel(GlassFormingClassifier(**params)).fit(fold)
+        test_set = data.subset(test)
+        p_gfa[test] = model.score(test_set.matrix(), test_set.routes).p_gfa
+    ok = np.isfinite(p_gfa)
+    if ok.sum() == 0 or len(set(data.labels[ok].tolist())) < 2:
+        return {}
+    return {
+        "grouped_cv_roc_auc": float(roc_auc_score(data.labels[ok], p_gfa[ok])),
+        "grouped_cv_balanced_accuracy": float(balanced_accuracy_score(data.labels[ok], (p_gfa[ok] > 0).astype(int))),
+        "cv_folds": n_splits,
+    }
+
+
+def retrain(session: Session, campaign: Campaign, iteration: int, *, cv: bool = True) -> ModelVersion:
+    """Fit the GFA model on everything the campaign may see and register it."""
+    config = campaign_config(campaign)
+    data = training_data(session, campaign)
+    params = GlassFormingClassifier(random_state=config.seed).get_params()
+    started = time.perf_counter()
+    model = GlassFormingModel(GlassFormingClassifier(**params)).fit(data)
+    metrics = {"fit_seconds": round(time.perf_counter() - started, 3), "n_unfeaturizable": model.n_unfeaturizable_}
+    if cv:
+        metrics.update(grouped_cv_auc(data, params, seed=config.seed))
+    metrics["n_train"] = model.n_train_
+    metrics["n_campaign_labels"] = int((data.sources != OutcomeSource.LITERATURE.value).sum())
+    return save_model_version(
+        session,
+        model,
+        kind=model.kind,
+        data=data,
+        hyperparameters=params,
+        metrics=metrics,
+        campaign_id=campaign.id,
+        iteration=iteration,
+    )
+
+
+def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, GlassFormingModel]:
+    version = session.exec(
+        select(ModelVersion).where(ModelVersion.campaign_id == campaign.id).order_by(ModelVersion.id.desc()).limit(1)
+    ).scalars().first() or latest_model_version(session)
+    if version is None:
+        raise CampaignError(f"campaign {campaign.id} has no trained model yet")
+    return version, load_model(version)
+
+
+def propose(session: Session, campaign: Campaign, iteration: int) -> list[Proposal]:
+    """Score the space, pick a batch, and record it as Proposals and queued Jobs."""
+    config = campaign_config(campaign)
+    version, model = current_model(session, campaign)
+    exclude = covered_compositions(session, campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    rng = np.random.default_rng([config.seed, iteration])
+    incumbent = _incumbent(session, campaign)
+    candidates = propose_batch(
+        model,
+        config.space.build(),
+        config.batch_size,
+        exclude=exclude,
+        route=ProcessingRoute(config.processing).model_group,
+        agent=config.agent,
+        rng=rng,
+        incumbent=incumbent,
+    )
+    rows = get_or_create_compositions(session, [c.composition for c in candidates])
+    proposals = []
+    for cand in candidates:
+        proposal = Proposal(
+            campaign_id=campaign.id,
+            iteration=iteration,
+            rank=cand.rank,
+            composition_id=rows[cand.canonical].id,
+            processing=config.processing,
+            p_gfa=cand.p_gfa,
+            glass_probability=cand.glass_probability,
+            uncertainty=cand.uncertainty,
+            modulus_gpa=cand.modulus_gpa,
+            modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa,
+            acquisition=cand.acquisition,
+            destination=config.destination,
+            model_version_id=version.id,
+        )
+        session.add(proposal)
+        proposals.append(proposal)
+    session.flush()
+    for proposal in proposals:
+        session.add(
+            Job(
+                kind=JobKind(config.destination).value,
+                campaign_id=campaign.id,
+                proposal_id=proposal.id,
+                composition_id=proposal.composition_id,
+                processing=config.processing,
+            )
+        )
+    session.flush()
+    return proposals
+
+
+def _incumbent(session: Session, campaign: Campaign) -> float:
+    """Best glass probability reached so far: 1 once a glass is found (the EI/PI reference)."""
+    found = session.exec(
+        select(func.count())
+        .select_from(Outcome)
+        .join(Job, Outcome.job_id == Job.id)
+        .where(Job.campaign_id == campaign.id, Outcome.glass_label == 1)
+    ).scalar_one()
+    return 1.0 if found else 0.5
+
+
+def claim_jobs(session: Session, campaign: Campaign, kind: str) -> list[dict]:
+    """Mark the campaign's queued jobs of ``kind`` running and return worker payloads."""
+    jobs = session.exec(
+        select(Job).where(Job.campaign_id == campaign.id, Job.kind == kind, Job.status == JobStatus.QUEUED.value)
+    ).scalars().all()
+    payloads = []
+    for job in jobs:
+        job.status = JobStatus.RUNNING.value
+        job.attempts += 1
+        job.started_at = utcnow()
+        session.add(job)
+        comp = job.composition_id
+        payloads.append({"job_id": job.id, "composition_id": comp, "processing": job.processing})
+    session.flush()
+    from db.models import Composition as CompositionRow
+
+    names = {
+        row.id: row.canonical
+        for row in session.exec(select(CompositionRow).where(CompositionRow.id.in_([p["composition_id"] for p in payloads]))).scalars()
+    }
+    for p in payloads:
+        p["canonical"] = names[p["composition_id"]]
+    return payloads
+
+
+@dataclass
+class IngestSummary:
+    succeeded: int = 0
+    glasses: int = 0
+    no_data: int = 0
+    failed: int = 0
+
+
+def ingest_replay_results(session: Session, results: list[dict], oracle_name: str) -> IngestSummary:
+    summary = IngestSummary()
+    for res in results:
+        job = session.get(Job, res["job_id"])
+        if job is None or job.status in (JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value):
+            continue  # already ingested (a duplicate delivery): never two outcomes
+        job.finished_at = utcnow()
+        if res.get("error"):
+            job.status = JobStatus.QUEUED.value if job.attempts < job.max_attempts else JobStatus.FAILED.value
+            job.failure_kind = FailureKind.WORKER_DIED.value if res.get("worker_died") else FailureKind.ERROR.value
+            job.error = str(res["error"])[:2000]
+            summary.failed += 1
+        elif res["result"] is None:
+            job.status = JobStatus.FAILED.value
+            job.failure_kind = FailureKind.NO_DATA.value
+            job.error = f"{oracle_name} has no record of {res['canonical']}"
+            summary.no_data += 1
+        else:
+            result = SynthesisResult(res["result"])
+            record_job_outcome(
+                session, job, result=result, source=OutcomeSource.REPLAY.value, provenance=res.get("provenance", {})
+            )
+            job.status = JobStatus.SUCCEEDED.value
+            summary.succeeded += 1
+            summary.glasses += int(result.glass_label == 1)
+        session.add(job)
+    session.flush()
+    return summary
+
+
+def finish_campaign(session: Session, campaign: Campaign, status: CampaignStatus, summary: dict) -> None:
+    campaign.status = status.value
+    campaign.finished_at = utcnow()
+    campaign.updated_at = utcnow()
+    campaign.summary = summary
+    session.add(campaign)

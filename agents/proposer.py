@@ -1,0 +1,139 @@
+"""The proposer: enumerate a space in chunks, score with the current model, rank by the
+agent's acquisition, and pick a diverse batch of compositions not yet measured or pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.config import AgentConfig
+from discovery.composition import Composition, CompositionMatrix
+from discovery.models import Scores
+
+
+@dataclass(frozen=True)
+class Candidate:
+    composition: Composition
+    p_gfa: float
+    glass_probability: float
+    uncertainty: float
+    modulus_gpa: float | None
+    modulus_uncertainty_gpa: float | None
+    acquisition: float
+    rank: int
+
+    @property
+    def canonical(self) -> str:
+        return self.composition.canonical
+
+
+def acquisition_scores(agent: AgentConfig, scores: Scores, *, incumbent: float, rng: np.random.Generator) -> np.ndarray:
+    """Higher is better. ``random`` draws uniform scores (the baseline every agent must beat)."""
+    from discovery.acquisition import acquire
+
+    n = len(scores.glass_probability)
+    if agent.name == "random":
+        return rng.random(n)
+    name = {"greedy": "exploit"}.get(agent.name, agent.name)
+    return acquire(
+        name,
+        mean=scores.glass_probability,
+        std=scores.uncertainty,
+        members=scores.members,
+        best=incumbent,
+        kappa=agent.kappa,
+        rng=rng,
+    )
+
+
+def _nan_safe(x: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(x), x, -np.inf)
+
+
+def propose_batch(
+    model,
+    space,
+    k: int,
+    *,
+    exclude: set[str],
+    route: str,
+    agent: AgentConfig,
+    rng: np.random.Generator,
+    incumbent: float = 0.5,
+    chunk_size: int = 200_000,
+    shortlist: int = 5_000,
+) -> list[Candidate]:
+    """Pick ``k`` candidates from ``space``.
+
+    The space is streamed in chunks; only a shortlist of the best-scoring candidates (by
+    acquisition) is kept between chunks, so a space of millions of points never sits in
+    memory at once. Diversity and the exclusion of covered compositions are applied on
+    the shortlist by :func:`discovery.batch.select_batch`.
+    """
+    from discovery.batch import select_batch
+    from discovery.features import featurizable
+
+    kept: list[tuple[CompositionMatrix, Scores, np.ndarray]] = []
+    for chunk in space.iter_chunks(chunk_size=chunk_size):
+        chunk = chunk.take(np.flatnonzero(featurizable(chunk)))
+        if len(chunk) == 0:
+            continue
+        names = chunk.canonical_names() if exclude else None
+        if names is not None:
+            fresh = np.array([n not in exclude for n in names], dtype=bool)
+            chunk = chunk.take(np.flatnonzero(fresh))
+            if len(chunk) == 0:
+                continue
+        s = model.score(chunk, route)
+        acq = _nan_safe(acquisition_scores(agent, s, incumbent=incumbent, rng=rng))
+        keep = np.argsort(-acq)[:shortlist]
+        kept.append((chunk.take(keep), _take_scores(s, keep), acq[keep]))
+    if not kept:
+        return []
+    matrix = CompositionMatrix(kept[0][0].elements, np.vstack([m.fractions for m, _, _ in kept]))
+    scores = _concat_scores([s for _, s, _ in kept])
+    acq = np.concatenate([a for _, _, a in kept])
+    chosen = select_batch(
+        matrix,
+        acq,
+        k,
+        exclude=exclude,
+        diversity=agent.diversity,
+        explore_fraction=agent.explore_fraction,
+        uncertainty=scores.uncertainty,
+        rng=rng,
+    )
+    out = []
+    for rank, i in enumerate(chosen):
+        out.append(
+            Candidate(
+                composition=matrix.composition(int(i)),
+                p_gfa=float(scores.p_gfa[i]),
+                glass_probability=float(scores.glass_probability[i]),
+                uncertainty=float(scores.uncertainty[i]),
+                modulus_gpa=_opt(scores.modulus_gpa[i]),
+                modulus_uncertainty_gpa=_opt(scores.modulus_uncertainty_gpa[i]),
+                acquisition=float(acq[i]),
+                rank=rank,
+            )
+        )
+    return out
+
+
+def _opt(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _take_scores(s: Scores, idx: np.ndarray) -> Scores:
+    return Scores(
+        s.p_gfa[idx], s.glass_probability[idx], s.uncertainty[idx], s.modulus_gpa[idx], s.modulus_uncertainty_gpa[idx],
+        None if s.members is None else s.members[:, idx],
+    )
+
+
+def _concat_scores(parts: list[Scores]) -> Scores:
+    members = None if any(p.members is None for p in parts) else np.concatenate([p.members for p in parts], axis=1)
+    return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                    ("p_gfa", "glass_probability", "uncertainty", "modulus_gpa", "modulus_uncertainty_gpa")), members=members)

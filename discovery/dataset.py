@@ -1,0 +1,66 @@
+"""Labelled glass-formation data as plain arrays: what models train on.
+
+The database builds one of these from current outcomes (db.training); replay pools and
+benchmarks build them from CSV files. Nothing here touches a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from discovery.composition import Composition, CompositionMatrix
+
+
+@dataclass
+class LabelledSet:
+    compositions: list[Composition]
+    routes: np.ndarray  # model route group per row (discovery.vocabulary.MODEL_ROUTE_GROUPS)
+    labels: np.ndarray  # 1 glass, 0 not
+    sources: np.ndarray = field(default=None)  # literature | lab | replay | simulation
+    weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.compositions)
+        self.routes = np.asarray(self.routes, dtype=object)
+        self.labels = np.asarray(self.labels, dtype=int)
+        if self.sources is None:
+            self.sources = np.full(n, "literature", dtype=object)
+        self.sources = np.asarray(self.sources, dtype=object)
+        for name in ("routes", "labels", "sources"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} rows, compositions {n}")
+
+    def __len__(self) -> int:
+        return len(self.compositions)
+
+    @property
+    def systems(self) -> np.ndarray:
+        return np.array([c.system for c in self.compositions], dtype=object)
+
+    @property
+    def canonical(self) -> list[str]:
+        return [c.canonical for c in self.compositions]
+
+    def matrix(self, elements=None) -> CompositionMatrix:
+        return CompositionMatrix.from_compositions(self.compositions, elements)
+
+    def subset(self, mask: np.ndarray) -> "LabelledSet":
+        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
+        return LabelledSet(
+            [self.compositions[i] for i in idx],
+            self.routes[idx],
+            self.labels[idx],
+            self.sources[idx],
+            None if self.weights is None else np.asarray(self.weights)[idx],
+        )
+
+    def content_hash(self) -> str:
+        """sha256 over (canonical, route, label, source) rows in a stable order."""
+        rows = sorted(zip(self.canonical, map(str, self.routes), map(int, self.labels), map(str, self.sources)))
+        digest = hashlib.sha256()
+        for row in rows:
+            digest.update(repr(row).encode())
+        return digest.hexdigest()

@@ -1,0 +1,102 @@
+"""Database behaviour on a real SQLite file and a real PostgreSQL server (every test runs on both)."""
+
+import csv
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from db.ingest import IngestError, Report, import_labelled_csv, record_report
+from db.migrate import current_revision, head_revision
+from db.models import Composition, Dataset, Measurement, Outcome
+from db.session import session_scope
+from db.training import labelled_set
+
+
+def _counts(engine) -> dict:
+    with Session(engine) as s:
+        return {t.__name__: s.exec(select(func.count()).select_from(t)).scalar_one() for t in (Composition, Outcome, Measurement, Dataset)}
+
+
+def test_schema_is_created_by_alembic(engine):
+    assert current_revision(engine) == head_revision(engine)
+
+
+def test_import_sun_binary_data_keeps_every_row_and_is_idempotent(engine, binary_data_path):
+    with session_scope(engine) as s:
+        report = import_labelled_csv(s, binary_data_path)
+    assert (report.rows, report.glass, report.not_glass) == (5483, 1144, 4339)
+    assert _counts(engine)["Outcome"] == 5483
+    with session_scope(engine) as s:
+        again = import_labelled_csv(s, binary_data_path)
+    assert again.already_imported and _counts(engine)["Outcome"] == 5483
+    with session_scope(engine) as s:
+        data = labelled_set(s, exclude_literature_systems={"Cu-Zr"})
+    assert len(data) == 5483 - 99 and "Cu-Zr" not in set(data.systems)
+
+
+def test_conflicting_reports_are_kept_side_by_side(engine, tmp_path):
+    path = tmp_path / "conflict.csv"
+    path.write_text("formula,gfa,processing\nCu50Zr50,1,meltspin\nZr50Cu50,0,meltspin\nCu64Zr36,1,sputtering\n")
+    with session_scope(engine) as s:
+        import_labelled_csv(s, path)
+    counts = _counts(engine)
+    assert counts["Outcome"] == 3 and counts["Composition"] == 2
+    with session_scope(engine) as s:
+        data = labelled_set(s)
+    assert sorted(data.labels.tolist()) == [0, 1, 1]
+    assert set(data.routes) == {"melt-spinning", "sputtering"}
+
+
+@pytest.mark.parametrize(
+    "body, row, field",
+    [
+        ("formula,gfa\nCu50Zr50,1\nQq50Zr50,0\n", 2, "formula"),
+        ("formula,gfa\nCu50Zr50,1\nCu40Zr60,maybe\n", 2, "gfa"),
+        ("formula,gfa\nCu50Zr50,1\nCu40Zr60\n", 2, "gfa"),  # truncated line
+        ("formula,gfa,processing\nCu50Zr50,1,meltspin\nCu40Zr60,0,welding\n", 2, "processing"),
+    ],
+)
+def test_a_bad_row_rejects_the_whole_file(engine, tmp_path, body, row, field):
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    before = _counts(engine)
+    with pytest.raises(IngestError) as info:
+        with session_scope(engine) as s:
+            import_labelled_csv(s, path)
+    assert info.value.errors[0].row == row and info.value.errors[0].field == field
+    assert f"row {row}" in str(info.value) and "nothing was written" in str(info.value)
+    assert _counts(engine) == before
+
+
+def test_report_with_measurements_is_stored_and_used_for_training(engine):
+    with session_scope(engine) as s:
+        record_report(s, Report("Cu50Zr45Al5", "amorphous", "melt-spinning", reporter="ada",
+                                measurements={"Tg": (700, "K"), "Tl": (1150, "K"), "Dmax": (2, "mm")}))
+    with session_scope(engine) as s:
+        data = labelled_set(s)
+        units = {m.quantity: m.unit for m in s.exec(select(Measurement)).scalars()}
+    assert data.canonical == ["Al5Cu50Zr45"] and data.labels.tolist() == [1] and data.sources.tolist() == ["lab"]
+    assert units == {"Tg": "K", "Tl": "K", "Dmax": "mm"}
+
+
+@pytest.mark.parametrize(
+    "report, field",
+    [
+        (Report("Cu50Zr45Xx5", "amorphous", "melt-spinning"), "composition"),
+        (Report("Cu50Zr45Al2", "amorphous", "melt-spinning"), "composition"),
+        (Report("Cu50Zr45Al5", "glassy-ish", "melt-spinning"), "result"),
+        (Report("Cu50Zr45Al5", "amorphous", "arc welding"), "method"),
+        (Report("Cu50Zr45Al5", "amorphous", "melt-spinning", measurements={"Tg": (900, "K"), "Tl": (800, "K")}), "Tg"),
+        (Report("Cu50Zr45Al5", "amorphous", "melt-spinning", measurements={"Dmax": (150, "mm")}), "Dmax"),
+        (Report("Cu50Zr45Al5", "amorphous", "melt-spinning", measurements={"youngs_modulus": (90, "psi")}), "youngs_modulus"),
+        (Report("Cu50Zr45Al5", "amorphous", "melt-spinning", job_id=999), "job_id"),
+    ],
+)
+def test_bad_reports_write_nothing(engine, report, field):
+    before = _counts(engine)
+    with pytest.raises(IngestError) as info:
+        with session_scope(engine) as s:
+            record_report(s, report)
+    assert info.value.errors[0].field == field
+    assert _counts(engine) == before

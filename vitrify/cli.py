@@ -1,0 +1,290 @@
+"""The ``vitrify`` command line: a thin shell over db, agents and flows."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vitrify.settings import SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
+
+app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrations and data import.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Run and inspect discovery campaigns.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(campaign_app, name="campaign")
+
+console = Console()
+err = Console(stderr=True)
+
+SUN_2017_CITATION = (
+    "Y. T. Sun, H. Y. Bai, M. Z. Li, W. H. Wang, J. Phys. Chem. Lett. 8 (2017) 3434-3439, "
+    "doi:10.1021/acs.jpclett.7b01046 (matminer glass_binary_v2)"
+)
+# Held out of training by the default campaign: real binary systems with both outcomes,
+# from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
+DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
+
+
+def _engine():
+    from db.migrate import upgrade
+    from db.session import get_engine
+
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+def _ensure_shipped_data(engine) -> None:
+    from db.ingest import import_labelled_csv
+    from db.session import session_scope
+
+    with session_scope(engine) as session:
+        report = import_labelled_csv(session, SHIPPED_BINARY_DATA, name="Sun 2017 binary (v2)", citation=SUN_2017_CITATION)
+    if not report.already_imported:
+        console.print(f"imported {report.rows} literature outcomes from {SHIPPED_BINARY_DATA.name}")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema (Alembic migrations)."""
+    from db.migrate import current_revision
+
+    engine = _engine()
+    console.print(f"database at revision {current_revision(engine)}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("import")
+def db_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with columns formula, gfa [, processing, system]"),
+    citation: Optional[str] = typer.Option(None, help="Citation stored with the data set"),
+    name: Optional[str] = typer.Option(None, help="Name of the data set (default: file name)"),
+) -> None:
+    """Load a labelled CSV as literature outcomes (all rows or none)."""
+    from db.ingest import IngestError, import_labelled_csv
+    from db.session import session_scope
+
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            report = import_labelled_csv(session, file, name=name, citation=citation)
+    except IngestError as exc:
+        _fail(f"{file}: {exc}")
+    if report.already_imported:
+        console.print(f"{file} (sha256 {report.sha256[:12]}) was already imported: nothing to do")
+    else:
+        console.print(
+            f"imported {report.outcomes_created} outcomes ({report.glass} glass, {report.not_glass} not), "
+            f"{report.compositions_created} new compositions, from {file}"
+        )
+
+
+# --------------------------------------------------------------------------- report
+
+
+@app.command("report")
+def report(
+    composition: str = typer.Option(..., help="Composition as made, in at.%, e.g. Cu50Zr45Al5"),
+    result: str = typer.Option(..., help="amorphous | partially crystalline | crystalline | synthesis failed"),
+    method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
+    normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100"),
+    reporter: Optional[str] = typer.Option(None, help="Who made the sample"),
+    job: Optional[int] = typer.Option(None, help="Experiment job this report answers"),
+    notes: Optional[str] = typer.Option(None),
+    dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
+    tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
+    tx_k: Optional[float] = typer.Option(None, "--tx-k", help="Crystallization onset (K)"),
+    tl_k: Optional[float] = typer.Option(None, "--tl-k", help="Liquidus (K)"),
+    youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
+) -> None:
+    """Record a lab synthesis outcome; the next retraining uses it."""
+    from db.ingest import IngestError, Report, record_report
+    from db.session import session_scope
+
+    measurements = {
+        "Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
+        "youngs_modulus": (youngs_modulus_gpa, "GPa"),
+    }
+    rep = Report(
+        composition=composition, result=result, method=method, reporter=reporter, job_id=job, notes=notes,
+        normalize=normalize, measurements={k: v for k, v in measurements.items() if v[0] is not None},
+    )
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            outcome = record_report(session, rep)
+            from db.models import Composition as CompositionRow
+
+            canonical = session.get(CompositionRow, outcome.composition_id).canonical
+    except IngestError as exc:
+        _fail(str(exc))
+    console.print(f"recorded outcome {outcome.id}: {canonical} {outcome.result} ({outcome.processing})")
+
+
+# --------------------------------------------------------------------------- campaign
+
+
+@campaign_app.command("run")
+def campaign_run(
+    iterations: int = typer.Option(8, help="Iterations (propose -> run -> ingest -> retrain)"),
+    batch: int = typer.Option(10, help="Compositions per batch"),
+    agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
+    holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Binary systems replayed as the campaign's experiments"),
+    oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing])"),
+    name: str = typer.Option("replay-binaries", help="Campaign name"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Run an autonomous campaign over real binary systems held out of training, with replay as the oracle."""
+    quiet_third_party_defaults()
+    from pydantic import ValidationError
+
+    from agents.config import AgentConfig, CampaignConfig, SpaceConfig
+    from agents.loop import create_campaign
+    from db.session import session_scope
+
+    settings = get_settings()
+    console.print(f"[bold]vitrify campaign[/] - data dir {settings.data_dir}")
+    engine = _engine()
+    _ensure_shipped_data(engine)
+    try:
+        config = CampaignConfig(
+            name=name,
+            space=SpaceConfig(systems=holdout, step=1.0),
+            iterations=iterations,
+            batch_size=batch,
+            destination="replay",
+            oracle_csv=str(oracle),
+            holdout_systems=holdout,
+            agent=AgentConfig(name=agent),
+            seed=seed,
+        )
+    except ValidationError as exc:
+        _fail(str(exc))
+    with session_scope(engine) as session:
+        campaign_id = create_campaign(session, config).id
+    console.print(
+        f"campaign {campaign_id}: {iterations} iterations x {batch} picks over {', '.join(config.space.systems)} "
+        f"(held out of training; answers replayed from {oracle.name}), agent {agent}"
+    )
+    _run_flow(campaign_id)
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
+    """Continue a campaign from the database (after a crash or a stop)."""
+    quiet_third_party_defaults()
+    _engine()
+    _run_flow(campaign_id)
+
+
+def _run_flow(campaign_id: int) -> None:
+    from flows.campaign import campaign_flow
+
+    started = time.perf_counter()
+    summary = campaign_flow(campaign_id)
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"campaign {campaign_id}")
+    for col in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc", "train_size", "model_version", "seconds"):
+        table.add_column(col, justify="right")
+    for row in summary["iterations"]:
+        table.add_row(*(str(row[c]) for c in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc",
+                                                "train_size", "model_version", "seconds")))
+    console.print(table)
+    png = _plot_campaign(campaign_id)
+    console.print(
+        f"[bold]{summary['glasses_found']} glasses in {summary['picks']} picks[/] "
+        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}\n"
+        f"See `vitrify status` for the best candidates."
+    )
+
+
+def _plot_campaign(campaign_id: int) -> Path:
+    from agents.loop import campaign_config
+    from agents.replay import ReplayOracle
+    from db.queries import campaign_discovery_counts
+    from db.session import session_scope
+    from discovery.plots import plot_discovery_curves
+
+    with session_scope() as session:
+        from db.models import Campaign
+
+        campaign = session.get(Campaign, campaign_id)
+        config = campaign_config(campaign)
+        found = campaign_discovery_counts(session, campaign_id)
+    picks = list(range(1, len(found) + 1))
+    curves = {"agent": found}
+    if config.oracle_csv:
+        pool = ReplayOracle.from_csv(config.oracle_csv, systems=set(config.space.systems))
+        n_pool = len(pool)
+        n_glass = sum(1 for recs in pool.records.values() if recs[0].result.glass_label == 1)
+        curves["random (expected)"] = [p * n_glass / n_pool for p in picks]
+        curves["oracle"] = [min(p, n_glass) for p in picks]
+    path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
+    return plot_discovery_curves(picks, curves, path, title=f"Campaign {campaign_id}: glasses found")
+
+
+# --------------------------------------------------------------------------- status
+
+
+@app.command("status")
+def status(top: int = typer.Option(10, help="How many best candidates to list")) -> None:
+    """Campaigns, jobs and the best candidates so far, from the database alone."""
+    from db.queries import best_candidates, campaign_overview, job_counts, latest_models
+    from db.session import session_scope
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        campaigns = campaign_overview(session)
+        jobs = job_counts(session)
+        models = latest_models(session, limit=3)
+        best = best_candidates(session, limit=top)
+    t = Table(title="campaigns")
+    for col in ("id", "name", "status", "iteration", "proposals", "glasses found", "started", "finished"):
+        t.add_column(col)
+    for c in campaigns:
+        t.add_row(str(c["id"]), c["name"], c["status"], f"{c['iterations_done']}/{c['iterations_planned']}",
+                  str(c["proposals"]), str(c["glasses"]), c["created_at"], c["finished_at"] or "")
+    console.print(t)
+    t = Table(title="jobs by kind and status")
+    for col in ("kind", "status", "count"):
+        t.add_column(col)
+    for (kind, st), n in sorted(jobs.items()):
+        t.add_row(kind, st, str(n))
+    console.print(t)
+    t = Table(title="latest models")
+    for col in ("version", "kind", "campaign", "iteration", "train size", "grouped-CV ROC-AUC", "created"):
+        t.add_column(col)
+    for m in models:
+        auc = m["metrics"].get("grouped_cv_roc_auc")
+        t.add_row(str(m["id"]), m["kind"], str(m["campaign_id"] or ""), str(m["iteration"] if m["iteration"] is not None else ""),
+                  str(m["train_size"]), f"{auc:.3f}" if auc is not None else "-", m["created_at"])
+    console.print(t)
+    t = Table(title=f"best candidates (top {top} by P_GFA)")
+    for col in ("composition", "campaign", "iteration", "P_GFA", "P(glass)", "uncertainty", "outcome"):
+        t.add_column(col)
+    for b in best:
+        t.add_row(b["composition"], str(b["campaign_id"]), str(b["iteration"]), f"{b['p_gfa']:.3f}",
+                  f"{b['glass_probability']:.3f}" if b["glass_probability"] is not None else "-",
+                  f"{b['uncertainty']:.3f}" if b["uncertainty"] is not None else "-", b["outcome"] or "pending")
+    console.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

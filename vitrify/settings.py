@@ -1,0 +1,88 @@
+"""One settings object for every process (CLI, flows, Ray workers, the intake server).
+
+Everything that differs between a laptop and production is an environment variable
+(prefix ``VITRIFY_``) or a ``.env`` file: never an edit to the code.
+
+Embedded defaults: a SQLite file in the data directory, a local Ray started on demand,
+Prefect's local API. Production: ``VITRIFY_DATABASE_URL=postgresql+psycopg://...``,
+``RAY_ADDRESS=ray://head:10001`` (or ``auto``), ``PREFECT_API_URL=http://prefect:4200/api``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
+SHIPPED_BINARY_DATA = SHIPPED_DATA_DIR / "glass_binary_v2.csv"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VITRIFY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("vitrify")),
+        description="Where the embedded SQLite database, model artifacts and plots live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite:///<data_dir>/vitrify.db. "
+        "PostgreSQL: postgresql+psycopg://user:password@host:5432/vitrify",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        validation_alias="RAY_ADDRESS",
+        description="Ray cluster address (ray://host:10001 or 'auto'); unset = local Ray.",
+    )
+    ray_num_cpus: int | None = Field(default=None, description="CPUs for a local Ray (default: all).")
+    ray_object_store_bytes: int = Field(default=256 * 1024**2, description="Local Ray object store cap.")
+    optuna_trials: int = Field(default=20, description="Optuna trials per retraining.")
+    optuna_timeout_s: float = Field(default=60.0, description="Wall-time budget per Optuna study run.")
+    seed: int = 0
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vitrify.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.data_dir / "plots"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def reset_settings_cache() -> None:
+    """For tests and long-lived processes that change the environment."""
+    get_settings.cache_clear()
+
+
+def quiet_third_party_defaults() -> None:
+    """Environment defaults that keep the embedded stack on loopback and off telemetry.
+
+    Only fills variables the user has not set.
+    """
+    for key, value in {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # binds and advertises 127.0.0.1 only for a local Ray (stack-notes.md)
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }.items():
+        if key not in os.environ:
+            os.environ[key] = value
