@@ -37,14 +37,15 @@ def acquisition_scores(agent: AgentConfig, scores: Scores, *, incumbent: float, 
     if agent.name == "random":
         return rng.random(n)
     name = {"greedy": "exploit"}.get(agent.name, agent.name)
+    params = {"kappa": agent.kappa} if name == "ucb" else {}
     return acquire(
         name,
         mean=scores.glass_probability,
         std=scores.uncertainty,
         members=scores.members,
         best=incumbent,
-        kappa=agent.kappa,
         rng=rng,
+        **params,
     )
 
 

@@ -79,6 +79,9 @@ def quiet_third_party_defaults() -> None:
     """
     for key, value in {
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # the first start of Prefect's local server creates its database; on a busy
+        # 2-core machine that can exceed Prefect's 20 s default
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "RAY_USAGE_STATS_ENABLED": "0",
         # binds and advertises 127.0.0.1 only for a local Ray (stack-notes.md)
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

@@ -1,0 +1,74 @@
+"""End to end: a real Prefect flow run, real local Ray workers, a real database (both kinds),
+real SVM fits on the real Sun 2017 binary data."""
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from agents.config import AgentConfig, CampaignConfig, SpaceConfig
+from agents.loop import create_campaign
+from db.models import Campaign, Job, ModelVersion, Outcome, Proposal
+from db.ingest import import_labelled_csv
+from db.migrate import upgrade
+from db.session import get_engine, session_scope
+
+pytestmark = pytest.mark.slow
+
+HOLDOUT = ["Cu-Ti", "Pd-Zr"]
+
+
+def _count(session, table, *where):
+    return session.exec(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_server, local_ray):
+    from flows.campaign import campaign_flow
+
+    engine = get_engine()
+    upgrade(engine)
+    with session_scope(engine) as s:
+        import_labelled_csv(s, binary_data_path)
+        config = CampaignConfig(
+            name="test", space=SpaceConfig(systems=HOLDOUT, step=1.0), iterations=2, batch_size=5,
+            oracle_csv=str(binary_data_path), holdout_systems=HOLDOUT, agent=AgentConfig(name="ucb"),
+        )
+        campaign_id = create_campaign(s, config).id
+
+    summary = campaign_flow(campaign_id)
+
+    assert summary["picks"] == 10 and len(summary["iterations"]) == 2
+    with Session(engine) as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign.status == "finished" and campaign.iterations_done == 2
+        proposals = s.exec(select(Proposal).where(Proposal.campaign_id == campaign_id)).scalars().all()
+        assert len(proposals) == 10
+        assert len({p.composition_id for p in proposals}) == 10  # never re-proposed
+        jobs = s.exec(select(Job).where(Job.campaign_id == campaign_id)).scalars().all()
+        assert {j.status for j in jobs} == {"succeeded"} and {j.kind for j in jobs} == {"replay"}
+        assert {j.proposal_id for j in jobs} == {p.id for p in proposals}
+        outcomes = s.exec(select(Outcome).where(Outcome.job_id.in_([j.id for j in jobs]))).scalars().all()
+        assert len(outcomes) == 10 and {o.source for o in outcomes} == {"replay"}
+        assert sum(o.glass_label for o in outcomes) == summary["glasses_found"]
+        versions = s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign_id)).scalars().all()
+        assert [v.iteration for v in versions] == [0, 1, 2]
+        # each proposal names the model version that scored it: the one trained before its iteration
+        by_iter = {v.iteration: v.id for v in versions}
+        assert all(p.model_version_id == by_iter[p.iteration - 1] for p in proposals)
+        # the retrained model saw the replayed outcomes, and none of the held-out literature rows
+        assert versions[-1].train_size == versions[0].train_size + 10
+        held_out_lit = _count(s, Outcome, Outcome.source == "literature")
+        assert versions[0].train_size < held_out_lit
+        # proposals only from the campaign's space
+        from db.models import Composition
+        systems = {s.get(Composition, p.composition_id).system for p in proposals}
+        assert systems <= set(HOLDOUT)
+
+    # Prefect recorded the flow run and its named tasks
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"campaign-{campaign_id}"])))
+        assert runs and runs[0].state.is_completed()
+        tasks = {t.name for t in client.read_task_runs() if t.flow_run_id == runs[0].id}
+        assert {"propose-c%d-i1" % campaign_id, "run-jobs-c%d-i2" % campaign_id, "retrain-c%d-i0" % campaign_id} <= tasks
