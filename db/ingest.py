@@ -4,6 +4,13 @@ CSV data sets (``vitrify db import``), lab reports (CLI, CSV, REST, web page, Pr
 form) and worker results all end here. Validation happens before anything is written;
 a batch with any bad row writes nothing (the whole file is rejected, with every error
 listed by row and field), so nothing is ever half-written.
+
+Lab reports: :func:`validate_report` checks one report on its own (composition, result,
+route, units, ranges, Tg < Tx < Tl); :func:`check_reports` checks a batch against the
+database and itself (unknown job, job not in the lab queue, second report for a job or a
+sample id, contradictions, corrections of superseded revisions); :func:`write_reports`
+stores it. :func:`record_report`, :func:`record_reports` and :func:`import_report_csv`
+chain them; db.lab adds transactions, retries and channel provenance around them.
 """
 
 from __future__ import annotations
@@ -12,15 +19,16 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from db.models import Composition as CompositionRow
-from db.models import Dataset, Job, JobStatus, Measurement, Outcome, OutcomeSource, utcnow
+from db.models import Dataset, FailureKind, Job, JobKind, JobStatus, Measurement, Outcome, OutcomeSource, utcnow
 from discovery.composition import Composition, CompositionError, parse_composition
 from discovery.vocabulary import ProcessingRoute, SynthesisResult, VocabularyError
 
@@ -30,10 +38,14 @@ class RowError:
     row: int | None  # 1-based data row (header excluded); None for single reports
     field: str
     message: str
+    code: str = "invalid"  # invalid | not_found | conflict (already reported, contradiction, race)
 
     def __str__(self) -> str:
         where = f"row {self.row}, " if self.row is not None else ""
         return f"{where}field '{self.field}': {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "message": self.message, "code": self.code}
 
 
 class IngestError(ValueError):
@@ -221,19 +233,31 @@ def import_labelled_csv(
 
 # --------------------------------------------------------------------------- reports
 
+# Free-text fields: longest accepted value (characters).
+TEXT_LIMITS = {"reporter": 100, "sample_id": 100, "notes": 4000, "reason": 1000}
+
 
 @dataclass
 class Report:
-    """A synthesis outcome as a person reports it (CLI, CSV, REST, web form, Prefect form)."""
+    """A synthesis outcome as a person reports it (CLI, CSV, REST, web form, Prefect form).
+
+    ``job_id`` names the experiment job it answers (optional for ad-hoc samples);
+    ``sample_id`` is the lab's own label for the sample. A correction names the outcome it
+    corrects (``correction_of``) and says why (``reason``); it is a complete new report that
+    supersedes the old one (the old revision is kept).
+    """
 
     composition: str
     result: str
     method: str | None = None
     reporter: str | None = None
-    job_id: int | None = None
+    job_id: Any = None
     notes: str | None = None
     normalize: bool = False
     measurements: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
+    sample_id: str | None = None
+    correction_of: Any = None
+    reason: str | None = None
 
 
 @dataclass
@@ -243,14 +267,56 @@ class ValidatedReport:
     route: ProcessingRoute
     measurements: list[tuple[str, float, str]]
     source: Report
+    job_id: int | None = None
+    correction_of: int | None = None
+    sample_id: str | None = None
+    reporter: str | None = None
+    notes: str | None = None
+    reason: str | None = None
+    method_given: bool = True
+
+
+def _positive_id(value: Any, name: str, row: int | None, errors: list[RowError]) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or number <= 0:
+        errors.append(RowError(row, name, f"must be a positive whole number (got {value!r})"))
+        return None
+    return number
+
+
+def _text(value: Any, name: str, row: int | None, errors: list[RowError]) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) > TEXT_LIMITS[name]:
+        errors.append(RowError(row, name, f"longer than {TEXT_LIMITS[name]} characters ({len(text)})"))
+        return None
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        errors.append(RowError(row, name, "contains control characters"))
+        return None
+    return text
 
 
 def validate_report(report: Report, *, row: int | None = None) -> ValidatedReport:
     """Check a report without touching the database; raises IngestError listing every problem."""
     errors: list[RowError] = []
     comp = result = route = None
+    if not isinstance(report.normalize, bool):
+        errors.append(RowError(row, "normalize", f"must be true or false (got {report.normalize!r})"))
     try:
-        comp = parse_composition(report.composition, percent=True, normalize=report.normalize)
+        comp = parse_composition(report.composition, percent=True, normalize=report.normalize is True)
     except CompositionError as exc:
         errors.append(RowError(row, "composition", exc.reason + f" (got {report.composition!r})"))
     try:
@@ -261,9 +327,21 @@ def validate_report(report: Report, *, row: int | None = None) -> ValidatedRepor
         route = ProcessingRoute.parse(report.method, field="method")
     except VocabularyError as exc:
         errors.append(RowError(row, exc.field, exc.reason))
+    job_id = _positive_id(report.job_id, "job_id", row, errors)
+    correction_of = _positive_id(report.correction_of, "correction_of", row, errors)
+    texts = {name: _text(getattr(report, name), name, row, errors) for name in TEXT_LIMITS}
+    if correction_of is not None and not texts["reason"]:
+        errors.append(RowError(row, "reason", f"a correction of outcome {correction_of} must say why (reason)"))
     measurements: list[tuple[str, float, str]] = []
-    for quantity, (value, unit) in report.measurements.items():
+    for quantity, value_unit in report.measurements.items():
+        try:
+            value, unit = value_unit
+        except (TypeError, ValueError):
+            errors.append(RowError(row, str(quantity), f"expected a value and a unit, got {value_unit!r}"))
+            continue
         if value is None or value == "":
+            if unit not in (None, ""):
+                errors.append(RowError(row, quantity, f"a unit ({unit!r}) but no value"))
             continue
         try:
             number, canonical_unit = convert_measurement(quantity, value, unit, row=row)
@@ -275,41 +353,470 @@ def validate_report(report: Report, *, row: int | None = None) -> ValidatedRepor
         errors.append(RowError(row, "Tg", f"Tg {values['Tg']:g} K must be below Tl {values['Tl']:g} K"))
     if "Tg" in values and "Tx" in values and values["Tx"] <= values["Tg"]:
         errors.append(RowError(row, "Tx", f"Tx {values['Tx']:g} K must be above Tg {values['Tg']:g} K"))
+    if "Tx" in values and "Tl" in values and values["Tx"] >= values["Tl"]:
+        errors.append(RowError(row, "Tx", f"Tx {values['Tx']:g} K must be below Tl {values['Tl']:g} K"))
+    if result is SynthesisResult.SYNTHESIS_FAILED and measurements:
+        errors.append(RowError(row, measurements[0][0], "a failed synthesis has no sample to measure; drop the measurements or fix the result"))
     if errors:
         raise IngestError(errors)
-    return ValidatedReport(comp, result, route, measurements, report)
-
-
-def record_report(session: Session, report: Report, *, source: str = OutcomeSource.LAB.value) -> Outcome:
-    """Validate and store one report as an Outcome (+ Measurements). Writes nothing on error."""
-    valid = validate_report(report)
-    job = None
-    if report.job_id is not None:
-        job = session.get(Job, report.job_id)
-        if job is None:
-            raise IngestError([RowError(None, "job_id", f"no job with id {report.job_id}")])
-    comp_row = get_or_create_compositions(session, [valid.composition])[valid.composition.canonical]
-    outcome = Outcome(
-        composition_id=comp_row.id,
-        job_id=job.id if job else None,
-        result=valid.result.value,
-        glass_label=valid.result.glass_label,
-        processing=valid.route.value,
-        source=source,
-        reporter=report.reporter,
-        notes=report.notes,
-        provenance={"channel": "report", "as_written": report.composition},
+    method_given = report.method is not None and bool(str(report.method).strip())
+    return ValidatedReport(
+        comp, result, route, measurements, report, job_id=job_id, correction_of=correction_of,
+        sample_id=texts["sample_id"], reporter=texts["reporter"], notes=texts["notes"], reason=texts["reason"],
+        method_given=method_given,
     )
-    session.add(outcome)
-    session.flush()
-    for quantity, value, unit in valid.measurements:
-        session.add(Measurement(outcome_id=outcome.id, quantity=quantity, value=value, unit=unit))
-    if job is not None:
+
+
+@dataclass
+class _Plan:
+    row: int | None
+    valid: ValidatedReport
+    job: Job | None
+    old: Outcome | None  # the revision a correction supersedes
+    sample_id: str | None
+    requested: str | None  # canonical composition the job asked for
+
+
+def _load_by_id(session: Session, model, ids: set[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    ids_list = sorted(ids)
+    for start in range(0, len(ids_list), 900):
+        for obj in session.exec(select(model).where(model.id.in_(ids_list[start : start + 900]))).scalars():
+            found[obj.id] = obj
+    return found
+
+
+def _current_outcomes(session: Session, column, keys: set) -> dict[Any, Outcome]:
+    found: dict[Any, Outcome] = {}
+    keys_list = sorted(keys)
+    for start in range(0, len(keys_list), 900):
+        query = select(Outcome).where(column.in_(keys_list[start : start + 900]), Outcome.is_current == True)  # noqa: E712
+        for obj in session.exec(query).scalars():
+            found[getattr(obj, column.key)] = obj
+    return found
+
+
+def _when(ts) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M") if ts is not None else "?"
+
+
+def _already(subject: str, field_name: str, row: int | None, old: Outcome, new: SynthesisResult) -> RowError:
+    fix = f"if it was wrong, send a correction (correction_of={old.id}, with a reason)"
+    if old.result == new.value:
+        msg = (f"{subject} was already reported: outcome {old.id} ({old.result}, by {old.reporter or 'unknown'}, "
+               f"{_when(old.created_at)}); a second report is refused - {fix}")
+    else:
+        msg = (f"contradicts the report for {subject}: outcome {old.id} says {old.result!r} "
+               f"(by {old.reporter or 'unknown'}, {_when(old.created_at)}), this says {new.value!r} - {fix}")
+    return RowError(row, field_name, msg, "conflict")
+
+
+def _in_batch(subject: str, field_name: str, row: int | None, first_row: int | None, first: SynthesisResult, new: SynthesisResult) -> RowError:
+    if first == new:
+        msg = f"{subject} is reported twice in this batch (also row {first_row})"
+    else:
+        msg = f"contradicts row {first_row}: {subject} is reported {first.value!r} there and {new.value!r} here"
+    return RowError(row, field_name, msg, "conflict")
+
+
+def check_reports(
+    session: Session, items: Sequence[tuple[int | None, Report]]
+) -> tuple[list[_Plan], list[RowError]]:
+    """Validate reports (alone and against the database and each other) without writing.
+
+    Returns the write plans and every error found (by row and field).
+    """
+    errors: list[RowError] = []
+    valid: list[tuple[int | None, ValidatedReport]] = []
+    for row, rep in items:
+        try:
+            valid.append((row, validate_report(rep, row=row)))
+        except IngestError as exc:
+            errors.extend(exc.errors)
+    corrected = _load_by_id(session, Outcome, {v.correction_of for _, v in valid if v.correction_of})
+    job_ids = {v.job_id for _, v in valid if v.job_id} | {o.job_id for o in corrected.values() if o.job_id}
+    jobs: dict[int, Job] = _load_by_id(session, Job, job_ids)
+    current_by_job = _current_outcomes(session, Outcome.job_id, set(jobs))
+    sample_ids = {v.sample_id for _, v in valid if v.sample_id} | {o.sample_id for o in corrected.values() if o.sample_id}
+    current_by_sample = _current_outcomes(session, Outcome.sample_id, sample_ids)
+    requested = {c.id: c for c in _load_by_id(session, CompositionRow, {j.composition_id for j in jobs.values()}).values()}
+
+    plans: list[_Plan] = []
+    seen_job: dict[int, tuple[int | None, SynthesisResult]] = {}
+    seen_sample: dict[str, tuple[int | None, SynthesisResult]] = {}
+    seen_correction: dict[int, int | None] = {}
+    for row, v in valid:
+        errs: list[RowError] = []
+        old = None
+        job = None
+        if v.correction_of is not None:
+            old = corrected.get(v.correction_of)
+            if old is None:
+                errs.append(RowError(row, "correction_of", f"no outcome with id {v.correction_of}", "not_found"))
+            elif old.source != OutcomeSource.LAB.value:
+                errs.append(RowError(row, "correction_of", f"outcome {old.id} is a {old.source} record, not a lab report; only lab reports can be corrected"))
+            elif not old.is_current:
+                newer = session.exec(select(Outcome.id).where(Outcome.supersedes_id == old.id)).scalars().first()
+                errs.append(RowError(row, "correction_of", f"outcome {old.id} was already superseded by outcome {newer}; correct the current revision", "conflict"))
+            elif v.correction_of in seen_correction:
+                errs.append(RowError(row, "correction_of", f"outcome {old.id} is corrected twice in this batch (also row {seen_correction[v.correction_of]})", "conflict"))
+            else:
+                seen_correction[v.correction_of] = row
+                if v.job_id is not None and v.job_id != old.job_id:
+                    errs.append(RowError(row, "job_id", f"outcome {old.id} answers job {old.job_id}, not job {v.job_id}; a correction keeps its job"))
+                job = jobs.get(old.job_id) if old.job_id else None
+        elif v.job_id is not None:
+            job = jobs.get(v.job_id)
+            if job is None:
+                errs.append(RowError(row, "job_id", f"no job with id {v.job_id}", "not_found"))
+            elif job.kind != JobKind.EXPERIMENT.value:
+                errs.append(RowError(row, "job_id", f"job {job.id} is a {job.kind} job, not a lab experiment"))
+            elif job.id in current_by_job:
+                errs.append(_already(f"job {job.id}", "job_id", row, current_by_job[job.id], v.result))
+            elif job.id in seen_job:
+                errs.append(_in_batch(f"job {job.id}", "job_id", row, *seen_job[job.id], v.result))
+            elif job.status == JobStatus.AWAITING_APPROVAL.value:
+                errs.append(RowError(row, "job_id", f"job {job.id} is awaiting operator approval; it is not in the lab queue yet"))
+            elif job.status == JobStatus.CANCELLED.value:
+                errs.append(RowError(row, "job_id", f"job {job.id} was cancelled; it is not in the lab queue"))
+            elif job.status == JobStatus.QUEUED.value and job.released_at is None:
+                errs.append(RowError(row, "job_id", f"job {job.id} is held back by the lab budget; it is not in the lab queue yet"))
+            elif job.status not in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+                errs.append(RowError(row, "job_id", f"job {job.id} is {job.status}; it is not open for reports", "conflict"))
+            else:
+                seen_job[job.id] = (row, v.result)
+        sample_id = v.sample_id or (old.sample_id if old is not None else None)
+        if sample_id is not None and not errs:
+            current = current_by_sample.get(sample_id)
+            if current is not None and (old is None or current.id != old.id):
+                errs.append(_already(f"sample {sample_id!r}", "sample_id", row, current, v.result))
+            elif sample_id in seen_sample:
+                errs.append(_in_batch(f"sample {sample_id!r}", "sample_id", row, *seen_sample[sample_id], v.result))
+            else:
+                seen_sample[sample_id] = (row, v.result)
+        asked = requested.get(job.composition_id) if job is not None else None
+        if asked is not None and not errs and not set(asked.fractions) & set(v.composition.elements):
+            errs.append(RowError(row, "composition", f"{v.composition.canonical} shares no element with {asked.canonical}, "
+                                 f"which job {job.id} asked for: wrong job id or composition?"))
+        if errs:
+            errors.extend(errs)
+            continue
+        plans.append(_Plan(row, v, job, old, sample_id, asked.canonical if asked is not None else None))
+    return plans, errors
+
+
+def _settle_job(session: Session, job: Job, result: SynthesisResult, outcome: Outcome, now) -> None:
+    """A reported experiment job is done; a failed synthesis re-queues the composition (no label)."""
+    job.finished_at = now
+    if result is SynthesisResult.SYNTHESIS_FAILED:
+        job.status = JobStatus.FAILED.value
+        job.failure_kind = FailureKind.SYNTHESIS_FAILED.value
+        job.error = f"synthesis failed (outcome {outcome.id})"
+        tries = session.exec(
+            select(func.count()).select_from(Job).where(
+                Job.kind == job.kind, Job.campaign_id == job.campaign_id, Job.composition_id == job.composition_id,
+                Job.processing == job.processing,
+            )
+        ).scalar_one()
+        if job.kind == JobKind.EXPERIMENT.value and tries < job.max_attempts:
+            session.add(Job(
+                kind=job.kind, status=JobStatus.QUEUED.value, campaign_id=job.campaign_id, proposal_id=job.proposal_id,
+                composition_id=job.composition_id, processing=job.processing, max_attempts=job.max_attempts,
+                payload={**(job.payload or {}), "retry_of": job.id}, released_at=now, approval_id=job.approval_id,
+            ))
+    else:
         job.status = JobStatus.SUCCEEDED.value
-        job.finished_at = utcnow()
-        session.add(job)
+        job.failure_kind = None
+        job.error = None
+        # a corrected "synthesis failed": its re-queued retry is no longer needed
+        for retry in session.exec(
+            select(Job).where(Job.composition_id == job.composition_id, Job.campaign_id == job.campaign_id,
+                              Job.status == JobStatus.QUEUED.value)
+        ).scalars():
+            if (retry.payload or {}).get("retry_of") == job.id:
+                retry.status = JobStatus.CANCELLED.value
+                retry.error = f"job {job.id} was corrected to {result.value} (outcome {outcome.id})"
+                retry.finished_at = now
+                session.add(retry)
+    session.add(job)
+
+
+def write_reports(
+    session: Session,
+    plans: Sequence[_Plan],
+    *,
+    source: str = OutcomeSource.LAB.value,
+    provenance: dict | None = None,
+    dataset_id: int | None = None,
+) -> list[Outcome]:
+    """Store checked plans (from :func:`check_reports`). Corrections flip the old revision's
+    ``is_current`` only if it is still current (a concurrent correction makes this one fail)."""
+    now = utcnow()
+    comp_rows = get_or_create_compositions(session, [p.valid.composition for p in plans])
+    for p in plans:
+        if p.old is not None:
+            done = session.execute(
+                update(Outcome).where(Outcome.id == p.old.id, Outcome.is_current == True)  # noqa: E712
+                .values(is_current=False).execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:
+                raise IngestError([RowError(p.row, "correction_of", f"outcome {p.old.id} was corrected by someone else meanwhile; "
+                                            "look at its history and correct the current revision", "conflict")])
+    outcomes = []
+    for p in plans:
+        v = p.valid
+        if v.method_given or (p.job is None and p.old is None):
+            processing = v.route.value
+        else:  # route left out: the one the job asked for (or the corrected report's)
+            processing = p.job.processing if p.job is not None else p.old.processing
+        prov = {**(provenance or {}), "as_written": v.source.composition}
+        if v.source.normalize:
+            prov["normalized"] = True
+        if p.requested is not None:
+            prov["requested"] = p.requested
+        if p.row is not None:
+            prov["row"] = p.row
+        outcomes.append(Outcome(
+            composition_id=comp_rows[v.composition.canonical].id,
+            job_id=p.job.id if p.job is not None else None,
+            sample_id=p.sample_id,
+            result=v.result.value,
+            glass_label=v.result.glass_label,
+            processing=processing,
+            source=source,
+            reporter=v.reporter,
+            notes=v.notes,
+            provenance=prov,
+            dataset_id=dataset_id,
+            revision=p.old.revision + 1 if p.old is not None else 1,
+            supersedes_id=p.old.id if p.old is not None else None,
+            reason=v.reason if p.old is not None else None,
+            created_at=now,
+        ))
+    session.add_all(outcomes)
     session.flush()
-    return outcome
+    session.add_all([
+        Measurement(outcome_id=o.id, quantity=q, value=value, unit=unit)
+        for o, p in zip(outcomes, plans) for q, value, unit in p.valid.measurements
+    ])
+    for o, p in zip(outcomes, plans):
+        if p.job is not None:
+            _settle_job(session, p.job, p.valid.result, o, now)
+    session.flush()
+    return outcomes
+
+
+def record_reports(
+    session: Session,
+    reports: Sequence[Report],
+    *,
+    rows: Sequence[int | None] | None = None,
+    source: str = OutcomeSource.LAB.value,
+    provenance: dict | None = None,
+    dataset_id: int | None = None,
+) -> list[Outcome]:
+    """Validate and store a batch of reports: all of them, or (on any error) none."""
+    if rows is None:
+        rows = [None] if len(reports) == 1 else list(range(1, len(reports) + 1))
+    plans, errors = check_reports(session, list(zip(rows, reports)))
+    if errors:
+        raise IngestError(errors)
+    return write_reports(session, plans, source=source, provenance=provenance, dataset_id=dataset_id)
+
+
+def record_report(
+    session: Session, report: Report, *, source: str = OutcomeSource.LAB.value, provenance: dict | None = None
+) -> Outcome:
+    """Validate and store one report as an Outcome (+ Measurements). Writes nothing on error."""
+    return record_reports(session, [report], rows=[None], source=source,
+                          provenance=provenance if provenance is not None else {"channel": "report"})[0]
+
+
+# --------------------------------------------------------------------------- lab CSV
+
+_CSV_FIELDS = {
+    "job_id": "job_id", "job": "job_id",
+    "sample_id": "sample_id", "sample": "sample_id",
+    "composition": "composition", "formula": "composition",
+    "method": "method", "processing": "method", "route": "method",
+    "result": "result", "outcome": "result",
+    "normalize": "normalize", "normalise": "normalize",
+    "reporter": "reporter",
+    "notes": "notes", "note": "notes", "comment": "notes", "comments": "notes",
+    "correction_of": "correction_of", "corrects": "correction_of",
+    "reason": "reason",
+}
+_QUANTITY_ALIASES = {"e": "youngs_modulus", "young_s_modulus": "youngs_modulus", "d_max": "Dmax"}
+_TRUE = {"1", "true", "yes", "y"}
+_FALSE = {"0", "false", "no", "n", ""}
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9µ/^°]+", "_", str(text).strip().lower()).strip("_")
+
+
+def _unit_key(unit: str) -> str:
+    return _header_key(unit.replace("µ", "u").replace("°", "").replace("^", "").replace("/", "_"))
+
+
+def _quantity_columns() -> dict[str, tuple[str, str, str | None]]:
+    """Header key -> (kind, quantity, unit): kind 'value' (unit from the unit column or a
+    suffix), 'unit' (the unit column) or 'value_in' (unit fixed by the suffix, e.g. tg_k)."""
+    out: dict[str, tuple[str, str, str | None]] = {}
+    names = {q.lower(): q for q in QUANTITIES} | _QUANTITY_ALIASES
+    for key, q in names.items():
+        out[key] = ("value", q, None)
+        out[f"{key}_unit"] = ("unit", q, None)
+        for unit in QUANTITIES[q]["convert"]:
+            out.setdefault(f"{key}_{_unit_key(unit)}", ("value_in", q, unit))
+    return out
+
+
+LAB_CSV_COLUMNS = sorted(set(_CSV_FIELDS)) + sorted(_quantity_columns())
+
+
+def parse_report_csv(text: str, *, default_reporter: str | None = None) -> tuple[list[tuple[int, Report]], list[RowError]]:
+    """Lab report rows from CSV text: ``(row, Report)`` pairs and the structural errors found.
+
+    Rows are numbered from 1 (the header is not counted). Column names are matched loosely
+    (``Tg [K]`` = ``tg_k``); unknown columns are an error, so a typo in a header never
+    silently drops a measurement. A bare quantity column needs a unit: ``tg_k``, ``tg_c`` or
+    ``tg`` together with ``tg_unit``.
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], [RowError(None, "file", "the file is empty")]
+    except csv.Error as exc:
+        return [], [RowError(None, "file", f"not a CSV file: {exc}")]
+    qcols = _quantity_columns()
+    errors: list[RowError] = []
+    columns: list[tuple[str, str, str | None] | None] = []
+    seen: dict[tuple, str] = {}
+    for raw in header:
+        key = _header_key(raw)
+        if not key:
+            columns.append(None)
+            continue
+        if key in _CSV_FIELDS:
+            spec = ("field", _CSV_FIELDS[key], None)
+        elif key in qcols:
+            spec = qcols[key]
+        else:
+            errors.append(RowError(None, raw, "unknown column; known columns: job_id, sample_id, composition, method, result, "
+                                   "normalize, reporter, notes, correction_of, reason and measurements such as dmax_mm, tg_k, "
+                                   "tx_k, tl_k, youngs_modulus_gpa (or tg + tg_unit)"))
+            columns.append(None)
+            continue
+        ident = (spec[0] if spec[0] != "value_in" else "value", spec[1])
+        if ident in seen:
+            errors.append(RowError(None, raw, f"says the same as column {seen[ident]!r}"))
+        seen[ident] = raw
+        columns.append(spec)
+    present = {(c[0], c[1]) for c in columns if c is not None}
+    for required in ("composition", "result"):
+        if ("field", required) not in present:
+            errors.append(RowError(None, required, "required column missing from the header"))
+    for kind, q in present:
+        if kind == "value" and ("unit", q) not in present and q in QUANTITIES:
+            errors.append(RowError(None, q, f"column {seen[('value', q)]!r} has no unit: name it like "
+                                   f"{q.lower()}_{_unit_key(QUANTITIES[q]['unit'])} or add a {q.lower()}_unit column"))
+        if kind == "unit" and ("value", q) not in present:
+            errors.append(RowError(None, seen[("unit", q)], f"a unit column without a {q} column"))
+    if errors:
+        return [], errors
+    out: list[tuple[int, Report]] = []
+    try:
+        for i, values in enumerate(reader, start=1):
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                errors.append(RowError(i, "row", f"has {len(values)} fields, the header has {len(header)}"))
+                continue
+            fields: dict[str, Any] = {}
+            meas_values: dict[str, tuple[str, str | None]] = {}
+            units: dict[str, str] = {}
+            for spec, value in zip(columns, values):
+                if spec is None:
+                    continue
+                kind, name, unit = spec
+                value = value.strip()
+                if kind == "field":
+                    fields[name] = value or None
+                elif kind == "unit":
+                    units[name] = value
+                elif kind == "value":
+                    meas_values[name] = (value, None)
+                else:
+                    meas_values[name] = (value, unit)
+            measurements = {q: (v, u if u is not None else units.get(q)) for q, (v, u) in meas_values.items()}
+            normalize_text = (fields.get("normalize") or "").lower()
+            if normalize_text not in _TRUE | _FALSE:
+                errors.append(RowError(i, "normalize", f"must be yes or no (got {fields['normalize']!r})"))
+                continue
+            out.append((i, Report(
+                composition=fields.get("composition") or "",
+                result=fields.get("result") or "",
+                method=fields.get("method"),
+                reporter=fields.get("reporter") or default_reporter,
+                job_id=fields.get("job_id"),
+                notes=fields.get("notes"),
+                normalize=normalize_text in _TRUE,
+                measurements=measurements,
+                sample_id=fields.get("sample_id"),
+                correction_of=fields.get("correction_of"),
+                reason=fields.get("reason"),
+            )))
+    except csv.Error as exc:
+        errors.append(RowError(reader.line_num, "row", f"unreadable CSV: {exc}"))
+    if not out and not errors:
+        errors.append(RowError(None, "file", "the file has no data rows"))
+    return out, errors
+
+
+@dataclass
+class LabImportResult:
+    path: str
+    sha256: str
+    rows: int
+    outcome_ids: list[int] = field(default_factory=list)
+    already_imported: bool = False
+
+
+def import_report_csv(
+    session: Session,
+    path: Path | str,
+    *,
+    data: bytes | None = None,
+    name: str | None = None,
+    provenance: dict | None = None,
+    default_reporter: str | None = None,
+) -> LabImportResult:
+    """Load a CSV of lab reports: every row is checked first; one bad row rejects the whole
+    file (IngestError lists every problem by row and field) and nothing is written. The same
+    file twice (same sha256) is recognised and not imported again."""
+    path = Path(path)
+    data = path.read_bytes() if data is None else data
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.exec(select(Dataset).where(Dataset.sha256 == digest)).scalar_one_or_none()
+    if existing is not None:
+        return LabImportResult(str(path), digest, existing.rows, already_imported=True)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError([RowError(None, "file", f"not UTF-8 text: {exc}")]) from None
+    items, errors = parse_report_csv(text, default_reporter=default_reporter)
+    plans, check_errors = check_reports(session, items) if items else ([], [])
+    errors = sorted(errors + check_errors, key=lambda e: (e.row is not None, e.row or 0))
+    if errors:
+        raise IngestError(errors, context=path.name)
+    dataset = Dataset(name=name or f"lab reports {path.name}", sha256=digest, path=str(path), rows=len(plans))
+    session.add(dataset)
+    session.flush()
+    prov = {**(provenance or {}), "channel": (provenance or {}).get("channel", "csv"), "file": path.name, "sha256": digest}
+    outcomes = write_reports(session, plans, provenance=prov, dataset_id=dataset.id)
+    return LabImportResult(str(path), digest, len(plans), [o.id for o in outcomes])
 
 
 def record_job_outcome(

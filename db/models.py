@@ -2,8 +2,9 @@
 PostgreSQL, and simple to migrate); the Python enums below are the vocabulary.
 
 Relationships (foreign keys): Proposal -> Campaign, Composition, ModelVersion;
-Job -> Campaign, Proposal, Composition; Outcome -> Composition, Job, Dataset, Outcome
-(the revision it supersedes); Measurement -> Outcome.
+Job -> Campaign, Proposal, Composition, OperatorApproval; Outcome -> Composition, Job,
+Dataset, Outcome (the revision it supersedes); Measurement -> Outcome;
+OperatorApproval -> Campaign. ApiToken stands alone (only a hash of each secret is stored).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class JobKind(str, Enum):
 
 
 class JobStatus(str, Enum):
+    """``queued`` experiment jobs reach the lab queue only once released (``Job.released_at``):
+    until then they are held by the per-night lab budget. ``awaiting approval`` jobs wait for an
+    operator (db.lab); ``running`` = claimed by lab staff (or taken by a worker)."""
+
+    AWAITING_APPROVAL = "awaiting approval"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -84,6 +90,10 @@ class Campaign(SQLModel, table=True):
     finished_at: Optional[datetime] = _ts_optional()
     prefect_flow_run_id: Optional[str] = None
     summary: dict = _json()
+    lab_seen_outcome_id: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"},
+        description="last lab outcome id the campaign has been told about (db.lab.pending_lab_results)",
+    )
 
 
 class Composition(SQLModel, table=True):
@@ -157,6 +167,11 @@ class Job(SQLModel, table=True):
     created_at: datetime = _ts()
     started_at: Optional[datetime] = _ts_optional()
     finished_at: Optional[datetime] = _ts_optional()
+    # experiment jobs (db.lab): when the job entered the lab queue (NULL = held back by the
+    # night's budget or an approval), who claimed it, and the approval it waited for
+    released_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+    claimed_by: Optional[str] = None
+    approval_id: Optional[int] = Field(default=None, foreign_key="operatorapproval.id", index=True)
 
 
 class Outcome(SQLModel, table=True):
@@ -167,11 +182,15 @@ class Outcome(SQLModel, table=True):
     which makes ingestion idempotent.
     """
 
-    __table_args__ = (UniqueConstraint("job_id", "revision", name="uq_outcome_job_revision"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "revision", name="uq_outcome_job_revision"),
+        UniqueConstraint("sample_id", "revision", name="uq_outcome_sample_revision"),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     composition_id: int = Field(foreign_key="composition.id", index=True)
     job_id: Optional[int] = Field(default=None, foreign_key="job.id", index=True)
+    sample_id: Optional[str] = Field(default=None, index=True, description="the lab's own sample label")
     result: str = Field(description="amorphous | partially crystalline | crystalline | synthesis failed")
     glass_label: Optional[int] = Field(default=None, description="1 glass, 0 not, NULL no label")
     processing: str
@@ -196,3 +215,48 @@ class Measurement(SQLModel, table=True):
     quantity: str = Field(description="e.g. Dmax, Tg, Tx, Tl, youngs_modulus, density")
     value: float
     unit: str
+
+
+class TokenRole(str, Enum):
+    """What an API token may do; each role includes the ones before it."""
+
+    REPORTER = "reporter"  # see the queue, claim jobs, report results and corrections
+    OPERATOR = "operator"  # + approve or reject batches, start and stop campaigns
+    ADMIN = "admin"  # + create, list and revoke tokens
+
+    @property
+    def level(self) -> int:
+        return list(TokenRole).index(self)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token. Only ``sha256(secret)`` is stored; the secret is shown once, at creation."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, description="who holds it, e.g. ada")
+    role: str
+    token_hash: str = Field(unique=True, index=True, description="sha256 hex digest of the secret")
+    prefix: str = Field(description="first characters of the secret, to recognise it in listings")
+    created_at: datetime = _ts()
+    created_by: Optional[str] = None
+    revoked_at: Optional[datetime] = _ts_optional()
+    last_used_at: Optional[datetime] = _ts_optional()
+
+
+class ApprovalStatus(str, Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class OperatorApproval(SQLModel, table=True):
+    """A batch of experiment jobs waiting for (or given) an operator's go before the lab sees it."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    status: str = Field(default=ApprovalStatus.PENDING.value, index=True)
+    n_jobs: int = 0
+    requested_at: datetime = _ts()
+    decided_at: Optional[datetime] = _ts_optional()
+    decided_by: Optional[str] = None
+    note: Optional[str] = None
