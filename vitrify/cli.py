@@ -288,3 +288,7 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+from vitrify.cli_lab import lab_app, token_app, serve  # noqa: E402
+app.add_typer(lab_app, name="lab")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)

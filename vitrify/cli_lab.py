@@ -1,0 +1,462 @@
+"""``vitrify lab ...``, ``vitrify token ...`` and ``vitrify serve``: the lab's command line.
+
+Thin shells over db.lab (and so db.ingest): the same checks, the same tokens and the same
+database as the REST API, the web page and the Prefect form.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+TOKEN_HELP = "API token (better: set VITRIFY_TOKEN, so the secret stays out of your shell history)"
+
+lab_app = typer.Typer(
+    help="The lab: see the experiment queue, claim jobs, report results, import CSV files, approve batches.",
+    no_args_is_help=True,
+)
+token_app = typer.Typer(help="API tokens: create (the secret is shown once), list, revoke.", no_args_is_help=True)
+
+
+def _engine():
+    from db.migrate import upgrade
+    from db.session import get_engine
+
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _token(engine, secret: Optional[str]):
+    from db.lab import authenticate_engine
+
+    if not secret:
+        _fail("this needs an API token: pass --token or set VITRIFY_TOKEN (create one with `vitrify token create`)")
+    token = authenticate_engine(engine, secret)
+    if token is None:
+        _fail("the API token was not recognised (mistyped, or revoked)")
+    return token
+
+
+def _run(fn):
+    """Call fn; turn refusals into a clear message and exit code 1."""
+    from db.ingest import IngestError
+    from db.lab import LabError
+
+    try:
+        return fn()
+    except IngestError as exc:
+        err.print(f"[bold red]refused:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(1)
+    except LabError as exc:
+        _fail(str(exc))
+
+
+def _print_jobs(rows: list[dict], title: str) -> None:
+    table = Table(title=title)
+    for col in ("job", "composition", "route", "campaign", "iter.", "rank", "P(glass)", "state", "released"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["job_id"]), r["composition"] or "", r["processing"], f"{r['campaign'] or ''} {r['campaign_id'] or ''}".strip(),
+            str(r["iteration"] or ""), str(r["rank"] or ""), "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
+            r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] else ""), (r["released_at"] or "")[:16],
+        )
+    console.print(table)
+
+
+def _print_outcomes(rows: list[dict], title: str) -> None:
+    table = Table(title=title)
+    for col in ("outcome", "rev", "job", "sample", "composition", "result", "route", "measurements", "by", "when", "reason", "current"):
+        table.add_column(col)
+    for r in rows:
+        meas = ", ".join(f"{q} {m['value']:g} {m['unit']}" for q, m in r["measurements"].items())
+        table.add_row(
+            str(r["outcome_id"]), str(r["revision"]), str(r["job_id"] or ""), r["sample_id"] or "", r["composition"] or "",
+            r["result"], r["processing"], meas, r["reporter"] or "", (r["created_at"] or "")[:16], r["reason"] or "",
+            "yes" if r["is_current"] else "superseded",
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- lab
+
+
+@lab_app.command("queue")
+def lab_queue(
+    all_jobs: bool = typer.Option(False, "--all", help="Also jobs held by the budget or awaiting approval"),
+    campaign: Optional[int] = typer.Option(None, help="Only this campaign's jobs"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+) -> None:
+    """The experiment queue: jobs the lab should make (free or claimed)."""
+    from db.lab import lab_queue as queue, read
+
+    engine = _engine()
+    rows = read(engine, lambda s: queue(s, everything=all_jobs, campaign_id=campaign))
+    if as_json:
+        console.print_json(json.dumps(rows))
+    elif not rows:
+        console.print("the lab queue is empty")
+    else:
+        _print_jobs(rows, f"lab queue ({len(rows)} jobs)")
+
+
+@lab_app.command("claim")
+def lab_claim(
+    job: Optional[int] = typer.Argument(None, help="Job id (omit with --next)"),
+    next_job: bool = typer.Option(False, "--next", help="Claim the oldest free job"),
+    who: Optional[str] = typer.Option(None, help="Who makes it (default: the token's holder)"),
+    release: bool = typer.Option(False, "--release", help="Give a claimed job back to the queue instead"),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Claim a job from the queue (so colleagues see you are making it), or --release it."""
+    from db.lab import claim_job, claim_next, run_write, unclaim_job
+
+    engine = _engine()
+    tok = _token(engine, token)
+    if release:
+        if job is None:
+            _fail("say which job to release")
+        row = _run(lambda: run_write(engine, lambda s: unclaim_job(s, job, token=tok)))
+        console.print(f"job {row['job_id']} ({row['composition']}) is back in the queue")
+        return
+    if job is None and not next_job:
+        _fail("give a job id, or --next")
+    if job is not None:
+        row = _run(lambda: run_write(engine, lambda s: claim_job(s, job, token=tok, who=who)))
+    else:
+        row = _run(lambda: run_write(engine, lambda s: claim_next(s, token=tok, who=who)))
+        if row is None:
+            console.print("the lab queue has no free job")
+            return
+    console.print(f"claimed job {row['job_id']}: {row['composition']} by {row['processing']} ({row['state']})")
+
+
+def _parse_measure(text: str) -> tuple[str, tuple[str, str | None]]:
+    """``Tg=430C``, ``Tg=430 C``, ``Dmax=2.5mm`` or ``E=90`` (canonical unit)."""
+    import re
+
+    if "=" not in text:
+        _fail(f"--measure {text!r}: write QUANTITY=VALUE[UNIT], e.g. Tg=430C")
+    name, value = (p.strip() for p in text.split("=", 1))
+    aliases = {"e": "youngs_modulus", "dmax": "Dmax", "tg": "Tg", "tx": "Tx", "tl": "Tl"}
+    name = aliases.get(name.lower(), name)
+    m = re.fullmatch(r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*)", value)
+    if not m:
+        return name, (value, None)
+    return name, (m.group(1), m.group(2).strip() or None)
+
+
+@lab_app.command("report")
+def lab_report(
+    composition: str = typer.Option(..., help="Composition as made, in at.% (e.g. Cu50Zr45Al5)"),
+    result: str = typer.Option(..., help="amorphous | partially crystalline | crystalline | synthesis failed"),
+    job: Optional[int] = typer.Option(None, help="The experiment job this answers (omit for an ad-hoc sample)"),
+    method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other (default: the job's)"),
+    sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Your own sample label"),
+    normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100 +/- 0.5"),
+    reporter: Optional[str] = typer.Option(None, help="Who made the sample (default: the token's holder)"),
+    notes: Optional[str] = typer.Option(None),
+    dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
+    tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
+    tx_k: Optional[float] = typer.Option(None, "--tx-k", help="Crystallization onset (K)"),
+    tl_k: Optional[float] = typer.Option(None, "--tl-k", help="Liquidus (K)"),
+    youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
+    measure: List[str] = typer.Option([], "--measure", help="Any measurement with its unit, e.g. --measure Tg=430C (repeatable)"),
+    correct: Optional[int] = typer.Option(None, "--correct", help="Outcome id this report corrects (a new revision)"),
+    reason: Optional[str] = typer.Option(None, help="Why (required with --correct)"),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Report what the lab made (or correct an earlier report with --correct ID --reason ...)."""
+    from db.ingest import Report
+    from db.lab import submit_report
+
+    measurements: dict = {
+        "Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
+        "youngs_modulus": (youngs_modulus_gpa, "GPa"),
+    }
+    measurements = {k: v for k, v in measurements.items() if v[0] is not None}
+    for text in measure:
+        name, value = _parse_measure(text)
+        if name in measurements:
+            _fail(f"{name} is given twice")
+        measurements[name] = value
+    rep = Report(
+        composition=composition, result=result, method=method, reporter=reporter, job_id=job, notes=notes,
+        normalize=normalize, measurements=measurements, sample_id=sample_id, correction_of=correct, reason=reason,
+    )
+    engine = _engine()
+    tok = _token(engine, token)
+    row = _run(lambda: submit_report(engine, rep, token=tok, channel="cli"))
+    what = f"revision {row['revision']} (supersedes outcome {row['supersedes_id']})" if row["revision"] > 1 else "report"
+    console.print(
+        f"recorded outcome {row['outcome_id']}: {row['composition']} {row['result']} ({row['processing']})"
+        + (f" for job {row['job_id']}" if row["job_id"] else "") + f" - {what}; the next retraining uses it"
+    )
+
+
+@lab_app.command("history")
+def lab_history(
+    job: Optional[int] = typer.Option(None, help="Every report for this job"),
+    sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Every report for this sample"),
+    outcome: Optional[int] = typer.Option(None, help="The revision chain of this outcome"),
+    composition: Optional[str] = typer.Option(None, help="Every lab report of this composition"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every revision of the lab reports (who, when, why), oldest first."""
+    from db.lab import history, read
+
+    engine = _engine()
+    rows = _run(lambda: read(engine, lambda s: history(s, job_id=job, sample_id=sample_id, outcome_id=outcome, composition=composition)))
+    if as_json:
+        console.print_json(json.dumps(rows))
+    elif not rows:
+        console.print("no lab reports")
+    else:
+        _print_outcomes(rows, "history")
+
+
+@lab_app.command("import")
+def lab_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV of lab reports"),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Import a CSV of lab reports: ALL rows or NONE.
+
+    Every row is checked first. If any row is bad, the whole file is rejected, nothing is written, and every problem is listed as "row N, field 'F': ..." (rows count from 1, after the header). Fix the file and import it again. Importing the same file twice does nothing.
+
+    Columns (names matched loosely, unknown columns refused): composition and result (required); job_id, sample_id, method, normalize (yes/no), reporter, notes; correction_of and reason (for corrections); measurements with the unit in the name or in a unit column: dmax_mm, tg_k (or tg_c), tx_k, tl_k, youngs_modulus_gpa, or e.g. tg with tg_unit.
+    """
+    from db.lab import import_csv
+
+    engine = _engine()
+    tok = _token(engine, token)
+    result = _run(lambda: import_csv(engine, file, token=tok, channel="csv"))
+    if result.already_imported:
+        console.print(f"{file} (sha256 {result.sha256[:12]}) was already imported: nothing to do")
+    else:
+        console.print(f"imported {result.rows} reports from {file} (outcomes {_ranges(result.outcome_ids)})")
+
+
+def _ranges(ids: list[int]) -> str:
+    if not ids:
+        return "none"
+    return f"{ids[0]}-{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 1 else ", ".join(map(str, ids))
+
+
+@lab_app.command("request")
+def lab_request(
+    compositions: List[str] = typer.Argument(..., help="Compositions in at.%, e.g. Cu50Zr50 Cu64Zr36"),
+    processing: Optional[str] = typer.Option(None, help="Route the lab should use"),
+    campaign: Optional[int] = typer.Option(None, help="Attach the jobs to a campaign"),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Ask the lab for compositions by hand (operator): experiment jobs, within tonight's budget."""
+    from db.lab import request_experiments, run_write
+
+    engine = _engine()
+    tok = _token(engine, token)
+    rows = _run(lambda: run_write(engine, lambda s: request_experiments(s, compositions, token=tok, processing=processing, campaign_id=campaign)))
+    _print_jobs(rows, f"requested {len(rows)} experiments")
+
+
+@lab_app.command("approvals")
+def lab_approvals(all_: bool = typer.Option(False, "--all", help="Also decided ones")) -> None:
+    """Batches waiting for an operator's approval."""
+    from db.lab import list_approvals, read
+
+    engine = _engine()
+    rows = read(engine, lambda s: list_approvals(s, status=None if all_ else "pending"))
+    if not rows:
+        console.print("no batches await approval" if not all_ else "no approval requests")
+    for a in rows:
+        decided = f", {a['status']} by {a['decided_by']} at {(a['decided_at'] or '')[:16]}" if a["decided_by"] else ""
+        _print_jobs(a["jobs"], f"approval {a['id']}: campaign {a['campaign_id']}, {a['n_jobs']} jobs, "
+                               f"requested {(a['requested_at'] or '')[:16]} ({a['status']}{decided})")
+
+
+def _decide(approval: int, approve: bool, note: Optional[str], token: Optional[str]) -> None:
+    from db.lab import decide_approval, run_write
+
+    engine = _engine()
+    tok = _token(engine, token)
+    a = _run(lambda: run_write(engine, lambda s: decide_approval(s, approval, approve=approve, token=tok, note=note)))
+    released = sum(1 for j in a["jobs"] if j["released_at"])
+    console.print(f"approval {a['id']} {a['status']} by {a['decided_by']}: {a['n_jobs']} jobs"
+                  + (f", {released} released to the lab queue (the rest wait for the budget)" if approve else " cancelled"))
+
+
+@lab_app.command("approve")
+def lab_approve(
+    approval: int = typer.Argument(..., help="Approval id (see `vitrify lab approvals`)"),
+    note: Optional[str] = typer.Option(None),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Let a batch go to the lab queue (operator)."""
+    _decide(approval, True, note, token)
+
+
+@lab_app.command("reject")
+def lab_reject(
+    approval: int = typer.Argument(...),
+    note: Optional[str] = typer.Option(None, help="Why"),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Cancel a batch before the lab sees it (operator)."""
+    _decide(approval, False, note, token)
+
+
+@lab_app.command("budget")
+def lab_budget(campaign: Optional[int] = typer.Option(None)) -> None:
+    """Tonight's lab budget: how many experiments were released, how many may still be."""
+    from db.lab import budget_status, read
+    from db.models import Campaign
+
+    engine = _engine()
+    b = read(engine, lambda s: budget_status(s, s.get(Campaign, campaign) if campaign else None))
+    limit = "no limit (VITRIFY_LAB_BUDGET_PER_NIGHT unset)" if b["limit"] is None else f"{b['used']} of {b['limit']} used, {b['remaining']} left"
+    console.print(f"lab night {b['night_start']} to {b['night_end']}: {limit}")
+    if "campaign" in b:
+        c = b["campaign"]
+        console.print(f"campaign {c['id']}: {c['used']} released tonight, limit {c['limit'] if c['limit'] is not None else 'none'}, "
+                      f"approval {'required' if c['require_approval'] else 'not required'}")
+
+
+@lab_app.command("stop")
+def lab_stop(
+    campaign: int = typer.Argument(...),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Stop a campaign (operator): nothing new reaches the lab; reports still arrive."""
+    from db.lab import run_write, stop_campaign
+
+    engine = _engine()
+    tok = _token(engine, token)
+    r = _run(lambda: run_write(engine, lambda s: stop_campaign(s, campaign, token=tok)))
+    console.print(f"campaign {campaign} is {r['status']}; {r['cancelled_jobs']} jobs not yet in the lab were cancelled")
+
+
+@lab_app.command("start")
+def lab_start(
+    campaign: int = typer.Argument(...),
+    token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
+) -> None:
+    """Start (resume) a campaign in the background (operator)."""
+    from db.lab import start_campaign
+
+    engine = _engine()
+    tok = _token(engine, token)
+    r = _run(lambda: start_campaign(engine, campaign, token=tok))
+    console.print(f"campaign {campaign} started (pid {r['pid']}); log: {r['log']}")
+
+
+@lab_app.command("prefect-serve")
+def lab_prefect_serve() -> None:
+    """Serve the Prefect 'experiment' deployment: report forms in the Prefect UI (one flow run per job)."""
+    from vitrify.settings import quiet_third_party_defaults
+
+    quiet_third_party_defaults()
+    _engine()
+    from flows.experiment import serve_experiment_flow
+
+    serve_experiment_flow()
+
+
+@lab_app.command("prefect-form")
+def lab_prefect_form(job: int = typer.Argument(..., help="Experiment job id")) -> None:
+    """Open a report form for a job in the Prefect UI (needs `vitrify lab prefect-serve` running)."""
+    from vitrify.settings import quiet_third_party_defaults
+
+    quiet_third_party_defaults()
+    _engine()
+    from flows.experiment import request_report_form
+
+    run = request_report_form(job)
+    console.print(f"flow run {run} waits for the report of job {job}: open it in the Prefect UI and fill the form")
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@token_app.command("create")
+def token_create(
+    role: str = typer.Option(..., help="reporter | operator | admin"),
+    name: str = typer.Option(..., help="Who holds it, e.g. ada"),
+) -> None:
+    """Create a token and print its secret ONCE (only its sha256 is stored).
+
+    Local database access is trusted: this is also how the first admin token is made.
+    """
+    from db.lab import LabError, create_token, run_write
+
+    engine = _engine()
+    creator = os.environ.get("USER") or os.environ.get("LOGNAME") or "local"
+    try:
+        row, secret = run_write(engine, lambda s: create_token(s, name=name, role=role, created_by=f"cli:{creator}"))
+    except LabError as exc:
+        _fail(str(exc))
+    err.print(f"created {row.role} token {row.id} for {row.name}. The secret is shown once; keep it safe:", highlight=False)
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also revoked tokens")) -> None:
+    """Tokens (never their secrets)."""
+    from db.lab import list_tokens, read
+
+    engine = _engine()
+    table = Table(title="API tokens")
+    for col in ("id", "name", "role", "starts with", "created", "by", "last used", "revoked"):
+        table.add_column(col)
+    for t in read(engine, lambda s: list_tokens(s, include_revoked=include_revoked)):
+        table.add_row(str(t["id"]), t["name"], t["role"], t["prefix"] + "...", (t["created_at"] or "")[:16], t["created_by"] or "",
+                      (t["last_used_at"] or "")[:16], (t["revoked_at"] or "")[:16])
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="Token id (see `vitrify token list`)")) -> None:
+    """Revoke a token: it stops working at once."""
+    from db.lab import revoke_token, run_write
+
+    engine = _engine()
+    t = _run(lambda: run_write(engine, lambda s: revoke_token(s, token_id)))
+    console.print(f"token {t['id']} ({t['name']}, {t['role']}) revoked at {t['revoked_at']}")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def serve(
+    host: Optional[str] = typer.Option(None, help="Bind address (default VITRIFY_INTAKE_HOST or 127.0.0.1)"),
+    port: Optional[int] = typer.Option(None, help="Port (default VITRIFY_INTAKE_PORT or 8765)"),
+) -> None:
+    """Run the lab intake server: REST API (/api, schema at /openapi.json) and the web page (/)."""
+    import uvicorn
+
+    from vitrify.intake.app import create_app
+    from vitrify.intake.settings import IntakeSettings, is_loopback
+
+    settings = IntakeSettings()
+    host = host or settings.host
+    port = settings.port if port is None else port
+    engine = _engine()
+    if not is_loopback(host):
+        err.print(f"[bold yellow]warning:[/] binding {host}: the intake server is reachable from other machines. "
+                  "It speaks plain HTTP: put it behind a TLS proxy.", highlight=False)
+    console.print(f"vitrify intake on http://{host}:{port}/ (database: {engine.url.render_as_string(hide_password=True)})")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
