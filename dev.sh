@@ -33,6 +33,18 @@ ensure_venv() {
   fi
 }
 
+ensure_browser() {
+  # The intake web-page tests drive Debian's headless chromium (never a downloaded browser build).
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser tests ..."
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then return 0; fi
+    echo "could not install chromium: the browser tests will be skipped" >&2
+  else
+    echo "/usr/bin/chromium is missing (install your distribution's chromium as root): the browser tests will be skipped" >&2
+  fi
+}
+
 cmd="${1:-}"; shift || true
 case "$cmd" in
   run)
@@ -40,6 +52,7 @@ case "$cmd" in
     exec "$VENV/bin/vitrify" campaign run "$@" ;;
   test)
     ensure_venv
+    ensure_browser
     exec "$PY" -m pytest "$@" ;;
   *)
     echo "usage: ./dev.sh run [campaign options] | ./dev.sh test [pytest options]" >&2; exit 2 ;;
