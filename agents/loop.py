@@ -56,8 +56,12 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
 
 
 def training_data(session: Session, campaign: Campaign) -> LabelledSet:
+    """What the campaign may learn from, minus rows the featurizer has no element data for."""
+    from discovery.features import featurizable
+
     config = campaign_config(campaign)
-    return labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    data = labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    return data.subset(featurizable(data.matrix())) if len(data) else data
 
 
 def grouped_cv_auc(data: LabelledSet, params: dict, n_splits: int = 3, seed: int = 0) -> dict:
