@@ -750,7 +750,11 @@ def parse_report_csv(text: str, *, default_reporter: str | None = None) -> tuple
                     meas_values[name] = (value, None)
                 else:
                     meas_values[name] = (value, unit)
-            measurements = {q: (v, u if u is not None else units.get(q)) for q, (v, u) in meas_values.items()}
+            measurements = {
+                q: (v, u if u is not None else units.get(q) or None)
+                for q, (v, u) in meas_values.items()
+                if v or (u is None and units.get(q))  # an empty cell is no measurement; a lone unit is an error
+            }
             normalize_text = (fields.get("normalize") or "").lower()
             if normalize_text not in _TRUE | _FALSE:
                 errors.append(RowError(i, "normalize", f"must be yes or no (got {fields['normalize']!r})"))

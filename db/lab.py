@@ -341,14 +341,18 @@ def release_jobs(session: Session, campaign: Campaign | None = None, *, now: dat
         return 0
     room = None if settings.budget_per_night is None else settings.budget_per_night - _released_between(session, start, end)
     campaign_room: dict[int | None, int | None] = {}
+    needs_approval: dict[int | None, bool] = {}
     released = 0
     for job in held:
         if room is not None and room <= 0:
             break
         if job.campaign_id not in campaign_room:
             c = session.get(Campaign, job.campaign_id) if job.campaign_id is not None else None
-            limit = campaign_policy(c, settings)[1] if c is not None else None
+            _, limit, approval = campaign_policy(c, settings) if c is not None else (None, None, False)
+            needs_approval[job.campaign_id] = approval
             campaign_room[job.campaign_id] = None if limit is None else limit - _released_between(session, start, end, job.campaign_id)
+        if needs_approval[job.campaign_id] and job.approval_id is None:
+            continue  # not yet put before an operator (request_approvals does that)
         c_room = campaign_room[job.campaign_id]
         if c_room is not None and c_room <= 0:
             continue
