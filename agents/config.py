@@ -4,8 +4,11 @@ in the Campaign row (so a campaign can be resumed or audited with exactly its se
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -90,6 +93,43 @@ class CampaignConfig(BaseModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     seed: int = 0
+    until: str | None = Field(
+        None, description="wall-clock deadline 'HH:MM' (e.g. '07:00'): no iteration starts after it"
+    )
+    timezone: str = Field("UTC", description="IANA time zone of 'until', e.g. Europe/Berlin")
+
+    @field_validator("until")
+    @classmethod
+    def _clock_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            hours, minutes = (int(x) for x in value.split(":"))
+            dt_time(hours, minutes)
+        except ValueError:
+            raise ValueError(f"until must be HH:MM, got {value!r}") from None
+        return f"{hours:02d}:{minutes:02d}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def deadline_after(self, start: datetime) -> datetime | None:
+        """The first occurrence of ``until`` after ``start`` (so '07:00' from 22:00 is tomorrow morning)."""
+        if self.until is None:
+            return None
+        zone = ZoneInfo(self.timezone)
+        local = start.astimezone(zone)
+        hours, minutes = (int(x) for x in self.until.split(":"))
+        deadline = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if deadline <= local:
+            deadline += timedelta(days=1)
+        return deadline
 
     @field_validator("processing")
     @classmethod

@@ -175,6 +175,23 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
     return proposals
 
 
+def iteration_proposals(session: Session, campaign: Campaign, iteration: int) -> list[Proposal]:
+    return list(
+        session.exec(
+            select(Proposal).where(Proposal.campaign_id == campaign.id, Proposal.iteration == iteration).order_by(Proposal.rank)
+        ).scalars()
+    )
+
+
+def model_for_iteration(session: Session, campaign: Campaign, iteration: int) -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.campaign_id == campaign.id, ModelVersion.iteration == iteration)
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    ).scalars().first()
+
+
 def _incumbent(session: Session, campaign: Campaign) -> float:
     """Best glass probability reached so far: 1 once a glass is found (the EI/PI reference)."""
     found = session.exec(
@@ -187,9 +204,20 @@ def _incumbent(session: Session, campaign: Campaign) -> float:
 
 
 def claim_jobs(session: Session, campaign: Campaign, kind: str) -> list[dict]:
-    """Mark the campaign's queued jobs of ``kind`` running and return worker payloads."""
+    """Mark the campaign's queued jobs of ``kind`` running and return worker payloads.
+
+    Jobs already marked running belong to a run that died (one flow run drives a
+    campaign at a time), so they are re-attached: submitted again, and their answer is
+    ingested once because ingestion is idempotent per job.
+    """
     jobs = session.exec(
-        select(Job).where(Job.campaign_id == campaign.id, Job.kind == kind, Job.status == JobStatus.QUEUED.value)
+        select(Job)
+        .where(
+            Job.campaign_id == campaign.id,
+            Job.kind == kind,
+            Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+        )
+        .order_by(Job.id)
     ).scalars().all()
     payloads = []
     for job in jobs:

@@ -1,22 +1,36 @@
 """The ``campaign`` Prefect flow: propose -> run jobs on Ray -> ingest -> retrain, N times.
 
 Each step is a named Prefect task running in the flow process; the work that scales out
-(replay answers today, simulations later) is submitted to Ray from the ``run-jobs``
-task, so Ray workers never need a Prefect server of their own.
+(replay answers, simulations) is submitted to Ray from the ``run-jobs`` task, so Ray
+workers never need a Prefect server of their own.
+
+The database is the campaign's memory: every step commits before the next starts, and the
+flow picks up where the database says it is. Running the flow again for a campaign whose
+process died (``vitrify campaign resume ID``) re-attaches the in-flight jobs of the
+interrupted iteration instead of proposing again, so nothing is lost or duplicated.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, get_run_logger, tags, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.tasks import exponential_backoff
 
 from agents import loop
+from agents.config import CampaignConfig
 from db.models import Campaign, CampaignStatus, JobKind
+from db.models import Composition as CompositionRow
 from db.session import get_engine, session_scope
 from vitrify.settings import get_settings
+
+# Database steps are transactions (all or nothing), so retrying them after a transient
+# error (a dropped connection, a locked SQLite file) is safe.
+_DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
 
 
 def _campaign(session, campaign_id: int) -> Campaign:
@@ -26,26 +40,28 @@ def _campaign(session, campaign_id: int) -> Campaign:
     return campaign
 
 
-@task(name="retrain", task_run_name="retrain-c{campaign_id}-i{iteration}")
+@task(name="retrain", task_run_name="retrain-c{campaign_id}-i{iteration}", **_DB_RETRIES)
 def retrain_task(campaign_id: int, iteration: int) -> dict:
     with session_scope() as session:
-        version = loop.retrain(session, _campaign(session, campaign_id), iteration)
+        campaign = _campaign(session, campaign_id)
+        version = loop.model_for_iteration(session, campaign, iteration) or loop.retrain(session, campaign, iteration)
         return {"model_version_id": version.id, "metrics": version.metrics, "train_size": version.train_size}
 
 
-@task(name="propose", task_run_name="propose-c{campaign_id}-i{iteration}")
+@task(name="propose", task_run_name="propose-c{campaign_id}-i{iteration}", **_DB_RETRIES)
 def propose_task(campaign_id: int, iteration: int) -> list[dict]:
+    """Pick the batch, or return the one already recorded for this iteration (resume)."""
     with session_scope() as session:
-        proposals = loop.propose(session, _campaign(session, campaign_id), iteration)
-        from db.models import Composition as CompositionRow
-
+        campaign = _campaign(session, campaign_id)
+        proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration)
         return [
             {
                 "composition": session.get(CompositionRow, p.composition_id).canonical,
-                "p_gfa": round(p.p_gfa, 3),
-                "glass_probability": round(p.glass_probability or 0.0, 3),
-                "uncertainty": round(p.uncertainty or 0.0, 3),
-                "acquisition": round(p.acquisition or 0.0, 3),
+                "P_GFA": round(p.p_gfa, 3),
+                "P(glass)": round(p.glass_probability, 3) if p.glass_probability is not None else None,
+                "uncertainty": round(p.uncertainty, 3) if p.uncertainty is not None else None,
+                "modulus_GPa": round(p.modulus_gpa, 1) if p.modulus_gpa is not None else None,
+                "acquisition": round(p.acquisition, 4) if p.acquisition is not None else None,
                 "sent_to": p.destination,
             }
             for p in proposals
@@ -54,7 +70,7 @@ def propose_task(campaign_id: int, iteration: int) -> list[dict]:
 
 @task(name="run-jobs", task_run_name="run-jobs-c{campaign_id}-i{iteration}")
 def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
-    """Claim the queued replay jobs and answer them on Ray workers."""
+    """Claim the campaign's replay jobs (queued, or in flight when a run died) and answer them on Ray."""
     import ray
 
     from agents.ray_runtime import ensure_ray
@@ -67,102 +83,178 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
     if not payloads:
         return []
     ensure_ray()
-    oracle = ReplayOracle.from_csv(config.oracle_csv)
-    oracle_ref = ray.put(oracle)
+    oracle_ref = ray.put(ReplayOracle.from_csv(config.oracle_csv))
     remote = ray.remote(num_cpus=0.25, max_retries=3)(answer_replay_job)
     refs = [remote.remote(oracle_ref, p) for p in payloads]
     results = []
     for payload, ref in zip(payloads, refs):
         try:
             results.append(ray.get(ref, timeout=300))
-        except Exception as exc:  # a worker error must not lose the other answers
+        except Exception as exc:  # one failed job must not lose the other answers
             results.append({"job_id": payload["job_id"], "error": repr(exc), "canonical": payload["canonical"]})
     return results
 
 
-@task(name="ingest", task_run_name="ingest-c{campaign_id}-i{iteration}")
+@task(name="ingest", task_run_name="ingest-c{campaign_id}-i{iteration}", **_DB_RETRIES)
 def ingest_task(campaign_id: int, iteration: int, results: list[dict]) -> dict:
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
         config = loop.campaign_config(campaign)
         summary = loop.ingest_replay_results(session, results, oracle_name=config.oracle_csv or "oracle")
-        campaign.iterations_done = iteration
+        campaign.iterations_done = max(campaign.iterations_done, iteration)
         campaign.updated_at = loop.utcnow()
         session.add(campaign)
         return asdict(summary)
 
 
-@flow(name="campaign", log_prints=True, flow_run_name="campaign-{campaign_id}")
-def campaign_flow(campaign_id: int) -> dict:
+def _png_markdown(path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"![{alt}](data:image/png;base64,{data})"
+
+
+def _iteration_artifacts(campaign_id: int, iteration: int, config: CampaignConfig, batch: list[dict], row: dict) -> None:
+    from db.queries import campaign_discovery_counts
+    from discovery.plots import plot_discovery_curves
+
+    key = f"campaign-{campaign_id}"
+    create_table_artifact(key=f"{key}-batch", table=batch, description=f"Campaign {campaign_id}, iteration {iteration}: the batch")
+    with session_scope() as session:
+        found = campaign_discovery_counts(session, campaign_id)
+    plots = get_settings().plots_dir
+    picks = list(range(1, len(found) + 1))
+    curve = plot_discovery_curves(picks, {"agent": found}, plots / f"{key}-discovery.png", title=f"Campaign {campaign_id}")
+    pgfa = _pgfa_plot(campaign_id, config, plots / f"{key}-pgfa.png")
+    lines = [
+        f"## Campaign {campaign_id} ({config.name}), iteration {iteration}/{config.iterations}",
+        "",
+        f"- proposed: {row['proposed']} ({', '.join(b['composition'] for b in batch[:5])})",
+        f"- glasses this batch: {row['glasses']}; in total: {row['glasses_total']}",
+        f"- model v{row['model_version']}: grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels",
+        f"- iteration wall time: {row['seconds']} s",
+        "",
+        _png_markdown(curve, "discovery curve"),
+    ]
+    if pgfa is not None:
+        lines += ["", _png_markdown(pgfa, "P_GFA over the search space")]
+    create_markdown_artifact(key=f"{key}-iteration", markdown="\n".join(lines), description=f"Iteration {iteration} summary")
+
+
+def _pgfa_plot(campaign_id: int, config: CampaignConfig, path):
+    """P_GFA of the current model across the campaign's space (binary systems: one line each)."""
+    from discovery.plots import plot_pgfa_profiles
+
+    systems = config.space.systems
+    if not systems or any(s.count("-") != 1 for s in systems) or len(systems) > 12:
+        return None
+    with session_scope() as session:
+        _, model = loop.current_model(session, _campaign(session, campaign_id))
+    return plot_pgfa_profiles(model, systems, path, route=config.processing, title=f"Campaign {campaign_id}: P_GFA")
+
+
+def _flow_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    if params.get("campaign_id") is not None:
+        return f"campaign-{params['campaign_id']}"
+    config = params.get("config") or {}
+    name = config.get("name") if isinstance(config, dict) else getattr(config, "name", None)
+    return f"campaign-new-{name or 'unnamed'}"
+
+
+@flow(name="campaign", log_prints=True, flow_run_name=_flow_run_name)
+def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None = None) -> dict:
+    """Run (or resume) a campaign: ``campaign_id`` of an existing one, or a ``config`` for a new one."""
     logger = get_run_logger()
     get_engine()  # fail early on a bad database URL
     with session_scope() as session:
-        campaign = _campaign(session, campaign_id)
+        if campaign_id is None:
+            if config is None:
+                raise loop.CampaignError("give a campaign_id or a config")
+            campaign = loop.create_campaign(session, config)
+        else:
+            campaign = _campaign(session, campaign_id)
+        campaign_id = campaign.id
         config = loop.campaign_config(campaign)
         start_iteration = campaign.iterations_done
+        deadline = config.deadline_after(campaign.created_at.replace(tzinfo=campaign.created_at.tzinfo or timezone.utc))
         campaign.status = CampaignStatus.RUNNING.value
         session.add(campaign)
-    rows = []
-    found_total = 0
-    picks_total = 0
+    if start_iteration:
+        print(f"resuming campaign {campaign_id} after iteration {start_iteration}")
+    rows: list[dict] = []
+    with session_scope() as session:
+        from db.queries import campaign_discovery_counts
+
+        before = campaign_discovery_counts(session, campaign_id)
+    found_total, picks_total = (before[-1] if before else 0), len(before)
+    stop_reason = "iterations"
     started = time.perf_counter()
+    progress = create_progress_artifact(
+        progress=100.0 * start_iteration / config.iterations, key=f"campaign-{campaign_id}-progress",
+        description=f"Campaign {campaign_id}: share of planned iterations done",
+    )
     try:
-        model = retrain_task(campaign_id, start_iteration)
-        for iteration in range(start_iteration + 1, config.iterations + 1):
-            t0 = time.perf_counter()
-            batch = propose_task(campaign_id, iteration)
-            results = run_jobs_task(campaign_id, iteration)
-            ingested = ingest_task(campaign_id, iteration, results)
-            model = retrain_task(campaign_id, iteration)
-            found_total += ingested["glasses"]
-            picks_total += len(batch)
-            metrics = model["metrics"]
-            row = {
-                "iteration": iteration,
-                "proposed": len(batch),
-                "glasses": ingested["glasses"],
-                "glasses_total": found_total,
-                "no_data": ingested["no_data"],
-                "cv_auc": round(metrics.get("grouped_cv_roc_auc", float("nan")), 3),
-                "train_size": model["train_size"],
-                "model_version": model["model_version_id"],
-                "seconds": round(time.perf_counter() - t0, 1),
-            }
-            rows.append(row)
-            best = ", ".join(b["composition"] for b in batch[:3])
-            print(
-                f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
-                f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
-                f"{row['seconds']} s"
-            )
-            create_table_artifact(
-                key=f"campaign-{campaign_id}-batch", table=batch, description=f"Batch of iteration {iteration}"
-            )
+        with tags(f"campaign-{campaign_id}", f"agent-{config.agent.name}"):
+            model = retrain_task(campaign_id, start_iteration)
+            for iteration in range(start_iteration + 1, config.iterations + 1):
+                if deadline is not None and datetime.now(timezone.utc) >= deadline:
+                    stop_reason = f"deadline {config.until} {config.timezone}"
+                    print(f"deadline {deadline.isoformat()} reached: no new iteration")
+                    break
+                t0 = time.perf_counter()
+                batch = propose_task(campaign_id, iteration)
+                results = run_jobs_task(campaign_id, iteration)
+                ingested = ingest_task(campaign_id, iteration, results)
+                model = retrain_task(campaign_id, iteration)
+                found_total += ingested["glasses"]
+                picks_total += len(batch)
+                metrics = model["metrics"]
+                row = {
+                    "iteration": iteration,
+                    "proposed": len(batch),
+                    "glasses": ingested["glasses"],
+                    "glasses_total": found_total,
+                    "no_data": ingested["no_data"],
+                    "cv_auc": round(metrics.get("grouped_cv_roc_auc", float("nan")), 3),
+                    "train_size": model["train_size"],
+                    "model_version": model["model_version_id"],
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+                rows.append(row)
+                best = ", ".join(b["composition"] for b in batch[:3])
+                print(
+                    f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
+                    f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
+                    f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
+                    f"{row['seconds']} s"
+                )
+                _iteration_artifacts(campaign_id, iteration, config, batch, row)
+                update_progress_artifact(progress, progress=100.0 * iteration / config.iterations)
         summary = {
             "iterations": rows,
             "picks": picks_total,
             "glasses_found": found_total,
             "hit_rate": round(found_total / picks_total, 3) if picks_total else None,
             "seconds": round(time.perf_counter() - started, 1),
+            "stopped_by": stop_reason,
         }
         with session_scope() as session:
             loop.finish_campaign(session, _campaign(session, campaign_id), CampaignStatus.FINISHED, summary)
-    except BaseException:
+    except BaseException as exc:
+        # Ctrl-C is a stop (resumable); anything else is a failure. SIGKILL never gets
+        # here: the campaign stays "running" and `vitrify campaign resume` continues it.
+        status = CampaignStatus.STOPPED if isinstance(exc, KeyboardInterrupt) else CampaignStatus.FAILED
         with session_scope() as session:
-            loop.finish_campaign(session, _campaign(session, campaign_id), CampaignStatus.FAILED, {"iterations": rows})
+            loop.finish_campaign(session, _campaign(session, campaign_id), status, {"iterations": rows, "error": repr(exc)})
         raise
     if rows:
         create_table_artifact(key=f"campaign-{campaign_id}-summary", table=rows, description="Per-iteration summary")
-        create_markdown_artifact(
-            key=f"campaign-{campaign_id}-result",
-            markdown=f"## Campaign {campaign_id}\n\n{found_total} glasses in {picks_total} picks "
-            f"({summary['hit_rate']:.0%} hit rate) over {len(rows)} iterations, {summary['seconds']} s.",
-        )
+    create_markdown_artifact(
+        key=f"campaign-{campaign_id}-result",
+        markdown=f"## Campaign {campaign_id}: done ({stop_reason})\n\n{found_total} glasses in {picks_total} picks "
+        f"in total; {len(rows)} iterations in this run, {summary['seconds']} s.",
+    )
     logger.info("campaign %s finished: %s glasses in %s picks", campaign_id, found_total, picks_total)
+    summary["campaign_id"] = campaign_id
     return summary
-
-
-def settings_summary() -> str:
-    s = get_settings()
-    return f"database {s.sqlalchemy_url.split('@')[-1]}, data dir {s.data_dir}"

@@ -146,6 +146,8 @@ def campaign_run(
     oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing])"),
     name: str = typer.Option("replay-binaries", help="Campaign name"),
     seed: int = typer.Option(0),
+    until: Optional[str] = typer.Option(None, help="Wall-clock deadline HH:MM: no iteration starts after it"),
+    tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of --until"),
 ) -> None:
     """Run an autonomous campaign over real binary systems held out of training, with replay as the oracle."""
     quiet_third_party_defaults()
@@ -160,17 +162,7 @@ def campaign_run(
     engine = _engine()
     _ensure_shipped_data(engine)
     try:
-        config = CampaignConfig(
-            name=name,
-            space=SpaceConfig(systems=holdout, step=1.0),
-            iterations=iterations,
-            batch_size=batch,
-            destination="replay",
-            oracle_csv=str(oracle),
-            holdout_systems=holdout,
-            agent=AgentConfig(name=agent),
-            seed=seed,
-        )
+        config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz)
     except ValidationError as exc:
         _fail(str(exc))
     with session_scope(engine) as session:
@@ -182,12 +174,61 @@ def campaign_run(
     _run_flow(campaign_id)
 
 
+def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz):
+    from agents.config import AgentConfig, CampaignConfig, SpaceConfig
+
+    return CampaignConfig(
+        name=name,
+        space=SpaceConfig(systems=holdout, step=1.0),
+        iterations=iterations,
+        batch_size=batch,
+        destination="replay",
+        oracle_csv=str(oracle),
+        holdout_systems=holdout,
+        agent=AgentConfig(name=agent),
+        seed=seed,
+        until=until,
+        timezone=tz,
+    )
+
+
 @campaign_app.command("resume")
 def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
     """Continue a campaign from the database (after a crash or a stop)."""
     quiet_third_party_defaults()
     _engine()
     _run_flow(campaign_id)
+
+
+@app.command("deploy")
+def deploy(
+    name: str = typer.Option("overnight", help="Deployment name"),
+    cron: str = typer.Option("0 22 * * *", help="Schedule (cron) in --timezone"),
+    tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of the schedule and of --until"),
+    until: Optional[str] = typer.Option("07:00", help="Each run stops starting iterations at this local time"),
+    iterations: int = typer.Option(50, help="Iterations per run (or until the deadline)"),
+    batch: int = typer.Option(10),
+    agent: str = typer.Option("ucb"),
+    holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Replay systems of the scheduled campaign"),
+    oracle: Path = typer.Option(SHIPPED_BINARY_DATA),
+    work_pool: str = typer.Option("vitrify-pool", help="Prefect work pool (created as a process pool if missing)"),
+    source: Path = typer.Option(Path(__file__).resolve().parents[1], help="Project directory the worker runs from"),
+) -> None:
+    """Create or update the Prefect deployment of the campaign flow with an overnight schedule."""
+    quiet_third_party_defaults()
+    from pydantic import ValidationError
+
+    from flows.deployment import deploy_campaign
+
+    try:
+        config = _replay_config(name, holdout, iterations, batch, oracle, agent, 0, until, tz)
+    except ValidationError as exc:
+        _fail(str(exc))
+    deployment_id = deploy_campaign(config, name=name, cron=cron, timezone=tz, work_pool=work_pool, source=source)
+    console.print(
+        f"deployment campaign/{name} ({deployment_id}) scheduled '{cron}' {tz}, until {until}; "
+        f"start a worker with: prefect worker start --pool {work_pool}"
+    )
 
 
 def _run_flow(campaign_id: int) -> None:
