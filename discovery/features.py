@@ -8,6 +8,7 @@ unit and data source of every column.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -70,68 +71,118 @@ def _checked(props, name: str, used: np.ndarray) -> np.ndarray:
     return np.where(used, arr, 0.0)
 
 
-def _checked_pairs(elements: tuple[str, ...], c: np.ndarray) -> np.ndarray:
+def _checked_pairs(elements: tuple[str, ...], present: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Pair table with NaN only for pairs that never occur together (replaced by 0)."""
     h = mixing_enthalpy_matrix(elements)
     bad = ~np.isfinite(h)
-    if bad.any():
-        present = (c > 0).astype(np.float64)
-        together = (present.T @ present) > 0
-        hit = np.argwhere(bad & together)
+    if bad[np.ix_(used, used)].any():
+        p = present.astype(np.float64)
+        hit = np.argwhere(bad & ((p.T @ p) > 0))
         if hit.size:
             pairs = sorted({"-".join(sorted((elements[i], elements[j]))) for i, j in hit})
             raise MissingElementData("Takeuchi-Inoue mixing enthalpy", pairs)
-        h = np.where(bad, 0.0, h)
-    return h
+    return np.where(bad, 0.0, h) if bad.any() else h
+
+
+class _Rows:
+    """The fraction matrix as (element index, fraction) per row, padded to the widest row.
+
+    Real alloys have 1-8 elements out of the dozens in a data set's element list, so the
+    per-element algebra runs on an ``(n, m)`` array (m = most elements in one row) instead
+    of ``(n, k)``. When rows are dense (m close to k, e.g. an enumerated grid) the dense
+    matrix is used as is. Padding entries have fraction 0 and point at a present element,
+    so every property gathered for them is finite and contributes nothing.
+    """
+
+    def __init__(self, c: np.ndarray):
+        n, k = c.shape
+        present = c > 0
+        counts = present.sum(axis=1)
+        m = int(counts.max())
+        self.present_dense = present
+        if 2 * m > k:
+            self.dense = True
+            self.c, self.valid, self.idx = c, present, None
+            return
+        self.dense = False
+        rows, cols = np.nonzero(present)  # row-major: each row's entries are contiguous
+        starts = np.cumsum(counts) - counts
+        pos = np.arange(rows.size) - np.repeat(starts, counts)
+        idx = np.repeat(cols[starts][:, None], m, axis=1)
+        idx[rows, pos] = cols
+        cc = np.zeros((n, m))
+        cc[rows, pos] = c[rows, cols]
+        valid = np.zeros((n, m), bool)
+        valid[rows, pos] = True
+        self.c, self.valid, self.idx = cc, valid, idx
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """Per-element values laid out like ``self.c``."""
+        return values[None, :] if self.dense else values[self.idx]
+
+    def weighted(self, values: np.ndarray) -> np.ndarray:
+        """sum_i c_i v_i per row."""
+        if self.dense:
+            return self.c @ values
+        return np.einsum("nm,nm->n", self.c, values[self.idx])
+
+    def pair_sum(self, h: np.ndarray) -> np.ndarray:
+        """c^T H c per row."""
+        if self.dense:
+            return np.einsum("nk,nk->n", self.c @ h, self.c)
+        hh = h[self.idx[:, :, None], self.idx[:, None, :]]
+        return np.einsum("na,nab,nb->n", self.c, hh, self.c)
 
 
 def _base(matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
     """All features except dT_liq (column left NaN); also returns T_fic."""
-    c = _normalized(matrix)
-    n, k = c.shape
+    c_full = _normalized(matrix)
+    n = c_full.shape[0]
     elements = tuple(matrix.elements)
     props = element_properties(elements)
-    present = c > 0
-    used = present.any(axis=0)
+    rows = _Rows(c_full)
+    used = rows.present_dense.any(axis=0)
 
     mass = _checked(props, "atomic_mass", used)
     radius = _checked(props, "miracle_radius", used)
     tm = _checked(props, "melting_point", used)
     chi = _checked(props, "electronegativity", used)
     vec = _checked(props, "valence_electrons", used)
-    h = _checked_pairs(elements, c)
+    h = _checked_pairs(elements, rows.present_dense, used)
+    c, valid = rows.c, rows.valid
 
     out = np.full((n, len(FEATURE_NAMES)), np.nan)
-    out[:, _INDEX["mean_atomic_weight"]] = c @ mass
+    out[:, _INDEX["mean_atomic_weight"]] = rows.weighted(mass)
 
-    r_mean = c @ radius
+    r_mean = rows.weighted(radius)
     out[:, _INDEX["mean_radius"]] = r_mean
-    dev = 1.0 - radius[None, :] / r_mean[:, None]
+    ratio = rows.take(radius) / r_mean[:, None]  # r_i / r_mean
+    dev = 1.0 - ratio
     out[:, _INDEX["delta_radius"]] = np.sqrt(np.einsum("nk,nk->n", c, dev * dev))
 
-    t_fic = c @ tm
+    t_fic = rows.weighted(tm)
     out[:, _INDEX["T_fic"]] = t_fic
-    out[:, _INDEX["Tm_min"]] = np.where(present, tm[None, :], np.inf).min(axis=1)
-    out[:, _INDEX["Tm_max"]] = np.where(present, tm[None, :], -np.inf).max(axis=1)
+    tm_rows = rows.take(tm)
+    out[:, _INDEX["Tm_min"]] = np.where(valid, tm_rows, np.inf).min(axis=1)
+    out[:, _INDEX["Tm_max"]] = np.where(valid, tm_rows, -np.inf).max(axis=1)
 
     # sum_{i<j} 4 H_ij c_i c_j = 2 c^T H c  (H symmetric, zero diagonal)
-    dh = 2.0 * np.einsum("nk,nk->n", c @ h, c)
+    dh = 2.0 * rows.pair_sum(h)
     out[:, _INDEX["dH_mix"]] = dh
 
-    chi_mean = c @ chi
+    chi_mean = rows.weighted(chi)
     out[:, _INDEX["mean_electronegativity"]] = chi_mean
-    dchi = chi[None, :] - chi_mean[:, None]
+    dchi = rows.take(chi) - chi_mean[:, None]
     # clip: rounding can make the variance a tiny negative number for pure elements
     out[:, _INDEX["delta_electronegativity"]] = np.sqrt(np.maximum(np.einsum("nk,nk->n", c, dchi * dchi), 0.0))
-    out[:, _INDEX["VEC"]] = c @ vec
+    out[:, _INDEX["VEC"]] = rows.weighted(vec)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clnc = np.where(present, c * np.log(np.where(present, c, 1.0)), 0.0)
+    clnc = c * np.log(np.where(valid, c, 1.0))  # 0 ln 0 := 0
     ds = -GAS_CONSTANT * clnc.sum(axis=1) + 0.0  # + 0.0 turns -0.0 (pure elements) into 0.0
     out[:, _INDEX["dS_mix"]] = ds
     out[:, _INDEX["Omega"]] = t_fic * ds / (1000.0 * np.maximum(np.abs(dh), DH_FLOOR))
 
-    ape = _packing_efficiency(radius[None, :] / r_mean[:, None])
-    ape = np.where(present, ape, 0.0)
+    ape = np.where(valid, _packing_efficiency(ratio), 0.0)
     out[:, _INDEX["APE_mean"]] = np.einsum("nk,nk->n", c, ape)
     out[:, _INDEX["APE_abs_mean"]] = np.einsum("nk,nk->n", c, np.abs(ape))
     return out, t_fic
@@ -140,18 +191,21 @@ def _base(matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
 def _packing_efficiency(ratio: np.ndarray) -> np.ndarray:
     """APE of a centre atom with radius ratio ``r_centre / r_shell`` at its best coordination.
 
-    APE(N) = 1 - R*(N) / ratio decreases monotonically with N (R* increases), so the N
-    minimizing |APE| is one of the two neighbours of the crossing ``R*(N) = ratio``:
-    ``searchsorted`` finds them without scanning all 22 shells (ties -> smaller N).
+    APE(N) = 1 - R*(N) / ratio; the best N minimizes |APE(N)| (Laws et al. 2015). Between
+    consecutive ideal ratios a < b, |1 - a/x| = |1 - b/x| at x = (a + b) / 2, so the best N
+    is found by one ``searchsorted`` over those midpoints (ties -> the smaller N, as in
+    matminer's scan). Ratios of 0 only occur in unused (c = 0) columns.
     """
     _, ideal = ideal_radius_ratios()
-    hi = np.searchsorted(ideal, ratio, side="right")  # first N with R*(N) > ratio
-    lo = np.clip(hi - 1, 0, len(ideal) - 1)
-    hi = np.clip(hi, 0, len(ideal) - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):  # ratio 0 only in unused columns
-        ape_lo = 1.0 - ideal[lo] / ratio
-        ape_hi = 1.0 - ideal[hi] / ratio
-    return np.where(np.abs(ape_hi) < np.abs(ape_lo), ape_hi, ape_lo)
+    best = np.searchsorted(_midpoints(), ratio, side="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - ideal[best] / ratio
+
+
+@lru_cache(maxsize=1)
+def _midpoints() -> np.ndarray:
+    _, ideal = ideal_radius_ratios()
+    return 0.5 * (ideal[1:] + ideal[:-1])
 
 
 def base_features(matrix: CompositionMatrix) -> np.ndarray:

@@ -196,7 +196,7 @@ class LiquidusRegressor(RegressorMixin, BaseEstimator):
         self,
         target: str = "ratio",
         pure_element_anchors: bool = True,
-        n_estimators: int = 100,
+        n_estimators: int = 50,
         min_samples_leaf: int = 2,
         max_features: float = 0.5,
         random_state: int = 0,
