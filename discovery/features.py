@@ -4,6 +4,24 @@ One call featurizes an ``(n_compositions, n_elements)`` :class:`CompositionMatri
 is no Python loop over compositions (element properties are looked up once per element
 tuple, then everything is matrix algebra). See :data:`FEATURE_DOCS` for the definition,
 unit and data source of every column.
+
+Choices worth knowing:
+
+* dT_liq: a measured T_liq passed in wins per row; NaN entries (or ``t_liquidus=None``)
+  use :func:`discovery.liquidus.default_estimate`, an extra-trees model fitted (once per
+  process, ~0.5 s) on the DMREF measured liquidus table shipped in ``discovery/data``
+  (grouped-by-system CV MAE ~46 K). It is reliable inside glass-forming regions (deep
+  eutectics) and crude towards pure metals; pure elements get T_liq = T_m exactly.
+* Elemental melting points are pymatgen's (T_fic, Tm_min/max, Omega). matminer's
+  YangSolidSolution uses Magpie MeltingT, which differs for a few lanthanides/actinides.
+* R = 8.314462618 J/(mol K) (matminer: 8.314); dS_mix in J/(mol K), dH_mix in kJ/mol.
+* Atomic packing efficiency: the two "simultaneous packing" columns (every atom's shell
+  has the alloy composition) of Laws et al. 2015 as formulated in matminer's
+  AtomicPackingEfficiency, equal to it to 1e-6. matminer's "distance to the k nearest
+  efficiently packed clusters" columns are not implemented (they enumerate clusters per
+  chemical system and do not vectorize over compositions).
+* Missing data raise :class:`discovery.elements.MissingElementData`; use
+  :func:`featurizable` to filter rows first.
 """
 
 from __future__ import annotations
@@ -33,7 +51,7 @@ FEATURE_DOCS: dict[str, str] = {
     "T_fic": "fictive liquidus sum_i c_i Tm_i (K; pymatgen elemental melting points)",
     "Tm_min": "lowest elemental melting point among present elements (K)",
     "Tm_max": "highest elemental melting point among present elements (K)",
-    "dT_liq": "(T_fic - T_liq) / T_fic; T_liq measured if given, else discovery.liquidus estimate",
+    "dT_liq": "(T_fic - T_liq) / T_fic; T_liq measured if given, else discovery.liquidus.default_estimate",
     "dH_mix": "sum_{i<j} 4 dH_ij c_i c_j (kJ/mol; Takeuchi-Inoue 2005 Miedema pair table)",
     "mean_electronegativity": "sum_i c_i chi_i (Pauling; pymatgen X)",
     "delta_electronegativity": "sqrt(sum_i c_i (chi_i - chi_mean)^2) (Pauling units)",
@@ -214,24 +232,19 @@ def base_features(matrix: CompositionMatrix) -> np.ndarray:
     return out[:, [_INDEX[n] for n in BASE_FEATURE_NAMES]]
 
 
-def _default_liquidus(matrix: CompositionMatrix) -> np.ndarray | None:
-    """discovery.liquidus's default estimate, or None when no estimator is available."""
-    try:
-        from discovery import liquidus
-    except ImportError:
-        return None
-    estimate = getattr(liquidus, "default_estimate", None)
-    if estimate is None:
-        return None
-    return np.asarray(estimate(matrix), dtype=np.float64)
+def _default_liquidus(matrix: CompositionMatrix) -> np.ndarray:
+    """discovery.liquidus's default estimate (imported here: liquidus imports this module)."""
+    from discovery.liquidus import default_estimate
+
+    return np.asarray(default_estimate(matrix), dtype=np.float64)
 
 
 def featurize(matrix: CompositionMatrix, *, t_liquidus: np.ndarray | None = None) -> np.ndarray:
     """Feature matrix of shape ``(len(matrix), len(FEATURE_NAMES))``, float64.
 
     ``t_liquidus``: measured alloy liquidus (K) per row; NaN entries (or ``None`` for
-    all rows) fall back to :func:`discovery.liquidus.default_estimate`. If no estimate
-    is available the fallback is T_liq = T_fic (dT_liq = 0).
+    all rows) fall back to :func:`discovery.liquidus.default_estimate` (a regressor on
+    measured DMREF liquidus data).
 
     Raises :class:`discovery.elements.MissingElementData` if a present element lacks a
     property (or a present pair lacks a mixing enthalpy) -- values are never zero-filled.
@@ -249,8 +262,7 @@ def featurize(matrix: CompositionMatrix, *, t_liquidus: np.ndarray | None = None
         t_liq = t_liq.copy()
     unknown = ~np.isfinite(t_liq)
     if unknown.any():
-        estimate = _default_liquidus(matrix.take(np.flatnonzero(unknown)))
-        t_liq[unknown] = t_fic[unknown] if estimate is None else estimate
+        t_liq[unknown] = _default_liquidus(matrix.take(np.flatnonzero(unknown)))
     out[:, _INDEX["dT_liq"]] = (t_fic - t_liq) / t_fic
     return out
 
