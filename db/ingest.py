@@ -505,39 +505,43 @@ def check_reports(
     return plans, errors
 
 
-def _settle_job(session: Session, job: Job, result: SynthesisResult, outcome: Outcome, now) -> None:
-    """A reported experiment job is done; a failed synthesis re-queues the composition (no label)."""
+def _settle_job(session: Session, job: Job, result: SynthesisResult, outcome: Outcome, now, *, correction: bool = False) -> None:
+    """A reported experiment job is done; a failed synthesis re-queues the composition (no label).
+
+    A correction that turns a failed synthesis into a result cancels the retry still queued.
+    """
+    was_failed = job.failure_kind == FailureKind.SYNTHESIS_FAILED.value
     job.finished_at = now
     if result is SynthesisResult.SYNTHESIS_FAILED:
         job.status = JobStatus.FAILED.value
         job.failure_kind = FailureKind.SYNTHESIS_FAILED.value
         job.error = f"synthesis failed (outcome {outcome.id})"
-        tries = session.exec(
-            select(func.count()).select_from(Job).where(
-                Job.kind == job.kind, Job.campaign_id == job.campaign_id, Job.composition_id == job.composition_id,
-                Job.processing == job.processing,
-            )
-        ).scalar_one()
-        if job.kind == JobKind.EXPERIMENT.value and tries < job.max_attempts:
-            session.add(Job(
-                kind=job.kind, status=JobStatus.QUEUED.value, campaign_id=job.campaign_id, proposal_id=job.proposal_id,
-                composition_id=job.composition_id, processing=job.processing, max_attempts=job.max_attempts,
-                payload={**(job.payload or {}), "retry_of": job.id}, released_at=now, approval_id=job.approval_id,
-            ))
+        if job.kind == JobKind.EXPERIMENT.value and not (correction and was_failed):
+            tries = session.exec(
+                select(func.count()).select_from(Job).where(
+                    Job.kind == job.kind, Job.campaign_id == job.campaign_id, Job.composition_id == job.composition_id,
+                    Job.processing == job.processing,
+                )
+            ).scalar_one()
+            if tries < job.max_attempts:
+                session.add(Job(
+                    kind=job.kind, status=JobStatus.QUEUED.value, campaign_id=job.campaign_id, proposal_id=job.proposal_id,
+                    composition_id=job.composition_id, processing=job.processing, max_attempts=job.max_attempts,
+                    payload={**(job.payload or {}), "retry_of": job.id}, released_at=now, approval_id=job.approval_id,
+                ))
     else:
         job.status = JobStatus.SUCCEEDED.value
         job.failure_kind = None
         job.error = None
-        # a corrected "synthesis failed": its re-queued retry is no longer needed
-        for retry in session.exec(
-            select(Job).where(Job.composition_id == job.composition_id, Job.campaign_id == job.campaign_id,
-                              Job.status == JobStatus.QUEUED.value)
-        ).scalars():
-            if (retry.payload or {}).get("retry_of") == job.id:
-                retry.status = JobStatus.CANCELLED.value
-                retry.error = f"job {job.id} was corrected to {result.value} (outcome {outcome.id})"
-                retry.finished_at = now
-                session.add(retry)
+        if correction and was_failed:
+            for retry in session.exec(
+                select(Job).where(Job.composition_id == job.composition_id, Job.status == JobStatus.QUEUED.value)
+            ).scalars():
+                if (retry.payload or {}).get("retry_of") == job.id:
+                    retry.status = JobStatus.CANCELLED.value
+                    retry.error = f"job {job.id} was corrected to {result.value} (outcome {outcome.id})"
+                    retry.finished_at = now
+                    session.add(retry)
     session.add(job)
 
 
@@ -601,7 +605,7 @@ def write_reports(
     ])
     for o, p in zip(outcomes, plans):
         if p.job is not None:
-            _settle_job(session, p.job, p.valid.result, o, now)
+            _settle_job(session, p.job, p.valid.result, o, now, correction=p.old is not None)
     session.flush()
     return outcomes
 

@@ -38,8 +38,9 @@ from db.ingest import (
     LabImportResult,
     Report,
     RowError,
+    check_reports,
     import_report_csv,
-    record_reports,
+    write_reports,
 )
 from db.models import (
     ApiToken,
@@ -537,19 +538,29 @@ def claim_job(session: Session, job_id: int, *, token: ApiToken, who: str | None
 
 
 def claim_next(session: Session, *, token: ApiToken, who: str | None = None, campaign_id: int | None = None) -> dict | None:
-    """Claim the oldest free job in the lab queue; None when the queue is empty."""
+    """Claim the oldest free job in the lab queue; None when the queue is empty.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` hands concurrent claimers different jobs instead of
+    making them queue up behind one row. SQLite: writers are serialised anyway.
+    """
     require_role(token, TokenRole.REPORTER)
-    query = select(Job.id).where(
-        Job.kind == JobKind.EXPERIMENT.value, Job.status == JobStatus.QUEUED.value, Job.released_at.is_not(None)
-    )
-    if campaign_id is not None:
-        query = query.where(Job.campaign_id == campaign_id)
-    for job_id in session.exec(query.order_by(Job.id).limit(50)).scalars().all():
+    for _ in range(20):
+        query = select(Job.id).where(
+            Job.kind == JobKind.EXPERIMENT.value, Job.status == JobStatus.QUEUED.value, Job.released_at.is_not(None)
+        )
+        if campaign_id is not None:
+            query = query.where(Job.campaign_id == campaign_id)
+        query = query.order_by(Job.id).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job_id = session.exec(query).scalars().first()
+        if job_id is None:
+            return None
         try:
             return claim_job(session, job_id, token=token, who=who)
         except LabError:
             continue
-    return None
+    raise LabError("the queue is too busy right now; try again")
 
 
 def unclaim_job(session: Session, job_id: int, *, token: ApiToken) -> dict:
@@ -598,9 +609,15 @@ def submit_reports(
     token = require_role(token, TokenRole.REPORTER)
     reports = _with_reporter(reports, token)
 
+    items = list(zip(rows if rows is not None else ([None] if len(reports) == 1 else range(1, len(reports) + 1)), reports))
+
     def work(session: Session) -> list[dict]:
-        outcomes = record_reports(session, reports, rows=rows, provenance=_channel_provenance(token, channel))
-        return outcome_rows(session, outcomes)
+        plans, errors = check_reports(session, items)  # = db.ingest.record_reports, keeping the plans
+        if errors:
+            raise IngestError(errors)
+        outcomes = write_reports(session, plans, provenance=_channel_provenance(token, channel))
+        return [_outcome_row(o, p.valid.composition.canonical, {q: {"value": v, "unit": u} for q, v, u in p.valid.measurements})
+                for o, p in zip(outcomes, plans)]
 
     return run_write(engine, work)
 
@@ -628,14 +645,18 @@ def outcome_rows(session: Session, outcomes: Sequence[Outcome]) -> list[dict]:
         meas.setdefault(m.outcome_id, {})[m.quantity] = {"value": m.value, "unit": m.unit}
     comps = {c.id: c.canonical for c in session.exec(
         select(CompositionRow).where(CompositionRow.id.in_({o.composition_id for o in outcomes}))).scalars()}
-    return [{
-        "outcome_id": o.id, "job_id": o.job_id, "sample_id": o.sample_id, "composition": comps.get(o.composition_id),
+    return [_outcome_row(o, comps.get(o.composition_id), meas.get(o.id, {})) for o in outcomes]
+
+
+def _outcome_row(o: Outcome, canonical: str | None, measurements: dict) -> dict:
+    return {
+        "outcome_id": o.id, "job_id": o.job_id, "sample_id": o.sample_id, "composition": canonical,
         "result": o.result, "glass_label": o.glass_label, "processing": o.processing, "reporter": o.reporter,
         "notes": o.notes, "revision": o.revision, "supersedes_id": o.supersedes_id, "is_current": o.is_current,
         "reason": o.reason, "created_at": _iso(o.created_at), "source": o.source,
         "channel": (o.provenance or {}).get("channel"), "token": (o.provenance or {}).get("token"),
-        "requested": (o.provenance or {}).get("requested"), "measurements": meas.get(o.id, {}),
-    } for o in outcomes]
+        "requested": (o.provenance or {}).get("requested"), "measurements": measurements,
+    }
 
 
 def history(
