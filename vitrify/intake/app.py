@@ -239,9 +239,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return {"job": write(lambda s: lab.claim_next(s, token=tok, who=body.who, campaign_id=body.campaign_id))}
 
     @app.post("/api/reports", status_code=201, tags=["reports"])
-    def report(body: ReportIn, tok: ApiToken = Depends(reporter)) -> dict:
+    def report(body: ReportIn, request: Request, tok: ApiToken = Depends(reporter)) -> dict:
         """Report a result (or, with correction_of + reason, correct one). Nothing is stored unless all is valid."""
-        return lab.submit_report(engine, body.to_report(), token=tok, channel="api")
+        channel = "web" if request.headers.get("x-vitrify-client") == "web" else "api"
+        return lab.submit_report(engine, body.to_report(), token=tok, channel=channel)
 
     @app.post("/api/reports/batch", status_code=201, tags=["reports"])
     def report_batch(body: BatchIn, tok: ApiToken = Depends(reporter)) -> list[dict]:

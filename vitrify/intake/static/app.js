@@ -8,7 +8,7 @@ const TOKEN_KEY = "vitrify-token";
 function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
 async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
+  const headers = { "Accept": "application/json", "X-Vitrify-Client": "web" };
   if (token()) headers["Authorization"] = "Bearer " + token();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

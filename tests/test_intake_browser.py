@@ -1,0 +1,101 @@
+"""The lab's web page in a real headless browser (Debian's chromium driven by Playwright):
+sign in with a token, see the queue, fill the report form, and the database has the report.
+A typo is shown next to its field and writes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from db import lab
+from db.models import Job, Measurement, Outcome
+from db.training import labelled_set
+from vitrify.intake.app import create_app, serve_in_thread
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (./dev.sh test installs it as root)")
+
+
+@pytest.fixture
+def page(engine, tmp_path):
+    srv, thread, url = serve_in_thread(create_app(engine))
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1200, "height": 1400})
+        pg.set_default_timeout(30_000)
+        pg.goto(url)
+        yield pg
+        shots = os.environ.get("VITRIFY_TEST_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(Path(shots) / f"intake-{engine.dialect.name}.png"), full_page=True)
+        browser.close()
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_reporter_fills_the_web_form_and_the_database_has_it(engine, page):
+    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
+    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, ["Cu50Zr50", "Cu64Zr36"], token=operator, processing="melt-spinning"))
+    target = jobs[1]["job_id"]
+    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
+
+    page.fill("#token", secret)
+    page.click("#token-use")
+    page.wait_for_selector("text=signed in as ada (reporter)")
+    row = page.locator(f"#queue tbody tr[data-job-id='{target}']")
+    row.wait_for()
+    assert "Cu64Zr36" in row.inner_text()
+
+    row.locator("button.claim").click()
+    page.wait_for_selector(f"#queue tbody tr[data-job-id='{target}'] >> text=claimed by ada")
+    page.locator(f"#queue tbody tr[data-job-id='{target}'] button.report").click()
+    assert page.input_value("#job_id") == str(target) and page.input_value("#composition") == "Cu64Zr36"
+
+    # a typo: at.% sum to 101 and Tg above Tl -> errors beside the fields, nothing stored
+    page.fill("#composition", "Cu65Zr36")
+    page.select_option("#result", "amorphous")
+    page.fill("#m-Tg", "700")
+    page.fill("#m-Tl", "650")
+    page.click("#report-submit")
+    page.wait_for_selector("#report-message.failed")
+    assert "sum to 101" in page.inner_text(".error[data-for='composition']")
+    assert "must be below Tl" in page.inner_text(".error[data-for='Tg']")
+    assert page.get_attribute("#composition", "aria-invalid") == "true"
+    with Session(engine) as s:
+        assert s.exec(select(Outcome)).scalars().all() == []
+
+    # corrected: composition as made, Tg in degrees C, Dmax, notes
+    page.fill("#composition", "Cu63.5Zr36.5")
+    page.fill("#m-Tg", "430")
+    page.select_option("#u-Tg", "C")
+    page.fill("#m-Tl", "")
+    page.fill("#m-Dmax", "0.04")
+    page.fill("#sample_id", "MS-77")
+    page.fill("#notes", "ribbon, 40 um, XRD broad hump")
+    page.click("#report-submit")
+    page.wait_for_selector("#report-message.ok")
+    assert "Recorded outcome" in page.inner_text("#report-message")
+    page.wait_for_selector("#history tbody tr")
+    assert "Cu63.5Zr36.5" in page.inner_text("#history") and "amorphous" in page.inner_text("#history")
+
+    with Session(engine) as s:
+        outcome = s.exec(select(Outcome)).scalars().one()
+        meas = {m.quantity: (round(m.value, 2), m.unit) for m in s.exec(select(Measurement)).scalars()}
+        job = s.get(Job, target)
+        data = labelled_set(s)
+    assert (outcome.job_id, outcome.result, outcome.sample_id, outcome.reporter) == (target, "amorphous", "MS-77", "ada")
+    assert outcome.provenance["channel"] == "web" and outcome.provenance["requested"] == "Cu64Zr36"
+    assert meas == {"Tg": (703.15, "K"), "Dmax": (0.04, "mm")}
+    assert (job.status, job.claimed_by) == ("succeeded", "ada")
+    assert data.canonical == ["Cu63.5Zr36.5"] and data.labels.tolist() == [1]  # the next retraining learns it
+    page.wait_for_selector(f"#queue tbody tr[data-job-id='{target}']", state="detached")
