@@ -88,11 +88,13 @@ class KinkFit:
     n_points: int
 
 
-def kink_fit(T: np.ndarray, y: np.ndarray, margin: float = 0.1) -> KinkFit:
+def kink_fit(T: np.ndarray, y: np.ndarray, margin: float = 0.1, margin_high: float = 0.25) -> KinkFit:
     """Two straight lines joined at a break point (hinge regression); the break point is Tg.
 
-    The break point is scanned over the temperature range (less ``margin`` at both ends) and
-    refined by golden-section on the residual sum of squares. ``tg`` is None when the fitted
+    The break point is scanned over the temperature range less ``margin`` at the low end and
+    ``margin_high`` at the high end (the liquid line needs points; with fast quenches the
+    curvature of the hot liquid otherwise pulls the break to the top), and refined by
+    golden-section on the residual sum of squares. ``tg`` is None when the fitted
     high-temperature slope is not larger than the low one (no glass-transition kink).
     """
     T = np.asarray(T, dtype=float)
@@ -110,7 +112,7 @@ def kink_fit(T: np.ndarray, y: np.ndarray, margin: float = 0.1) -> KinkFit:
         sse = float(np.sum((X @ coef - y) ** 2))
         return sse, coef
 
-    grid = np.linspace(lo + margin * span, hi - margin * span, 121)
+    grid = np.linspace(lo + margin * span, hi - margin_high * span, 121)
     sses = [fit(t)[0] for t in grid]
     k = int(np.argmin(sses))
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
