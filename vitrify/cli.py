@@ -333,3 +333,5 @@ from vitrify.cli_lab import lab_app, token_app, serve  # noqa: E402
 app.add_typer(lab_app, name="lab")
 app.add_typer(token_app, name="token")
 app.command("serve")(serve)
+from vitrify.cli_replay import replay  # noqa: E402
+app.command("replay")(replay)
