@@ -99,3 +99,39 @@ def test_a_reporter_fills_the_web_form_and_the_database_has_it(engine, page):
     assert (job.status, job.claimed_by) == ("succeeded", "ada")
     assert data.canonical == ["Cu63.5Zr36.5"] and data.labels.tolist() == [1]  # the next retraining learns it
     page.wait_for_selector(f"#queue tbody tr[data-job-id='{target}']", state="detached")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
+    from db.ingest import get_or_create_compositions
+    from db.models import Campaign
+    from discovery.composition import parse_composition
+
+    def batch(s):
+        campaign = Campaign(name="night", status="running", config={"lab": {"require_approval": True}})
+        s.add(campaign)
+        s.flush()
+        comp = get_or_create_compositions(s, [parse_composition("Cu50Zr50")])["Cu50Zr50"]
+        s.add(Job(kind="experiment", campaign_id=campaign.id, composition_id=comp.id, processing="melt-spinning"))
+        s.flush()
+        return campaign.id
+    campaign_id = lab.run_write(engine, batch)
+    approval_id = lab.pending_lab_results(campaign_id, engine=engine).approval_id
+    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="root", role="admin"))[1]
+
+    page.fill("#token", secret)
+    page.click("#token-use")
+    page.wait_for_selector("text=signed in as root (admin)")
+    page.fill("#new-token-name", "ada")
+    page.select_option("#new-token-role", "reporter")
+    page.click("#token-create")
+    new_secret = page.locator("#new-token-secret").inner_text()
+    assert lab.authenticate_engine(engine, new_secret).role == "reporter"  # shown once, and it works
+    page.wait_for_selector("#tokens tbody >> text=ada")
+
+    page.locator(f"#approvals tbody tr[data-approval-id='{approval_id}'] button.claim").click()
+    page.wait_for_selector(f"text=Approval {approval_id}: approved.")
+    page.wait_for_selector("#queue tbody tr >> text=Cu50Zr50")
+    with Session(engine) as s:
+        job = s.exec(select(Job).where(Job.campaign_id == campaign_id)).scalars().one()
+        assert (job.status, job.released_at is not None) == ("queued", True)

@@ -33,7 +33,11 @@ function button(label, onClick, cls) {
   return b;
 }
 
+const ROLE_LEVEL = { reporter: 0, operator: 1, admin: 2 };
+
 async function whoami() {
+  $("#approvals-section").hidden = true;
+  $("#tokens-section").hidden = true;
   if (!token()) { $("#whoami").textContent = "not signed in"; return false; }
   const r = await api("GET", "/api/whoami");
   if (!r.ok) {
@@ -41,7 +45,70 @@ async function whoami() {
     return false;
   }
   $("#whoami").textContent = "signed in as " + r.data.name + " (" + r.data.role + ")";
+  const level = ROLE_LEVEL[r.data.role] || 0;
+  if (level >= ROLE_LEVEL.operator) { $("#approvals-section").hidden = false; loadApprovals(); }
+  if (level >= ROLE_LEVEL.admin) { $("#tokens-section").hidden = false; loadTokens(); }
   return true;
+}
+
+async function loadApprovals() {
+  const r = await api("GET", "/api/approvals");
+  const body = $("#approvals tbody");
+  body.replaceChildren();
+  if (!r.ok) { $("#approvals-message").textContent = (r.data && r.data.detail) || ("error " + r.status); return; }
+  $("#approvals-message").textContent = r.data.length ? "" : "No batch is waiting.";
+  for (const a of r.data) {
+    const tr = document.createElement("tr");
+    tr.dataset.approvalId = a.id;
+    cell(tr, a.id);
+    cell(tr, a.campaign_id);
+    cell(tr, a.n_jobs);
+    cell(tr, a.jobs.map((j) => j.composition).join(", "));
+    cell(tr, a.requested_at);
+    const actions = cell(tr, "");
+    actions.appendChild(button("approve", () => decide(a.id, "approve"), "claim"));
+    actions.appendChild(button("reject", () => decide(a.id, "reject")));
+    body.appendChild(tr);
+  }
+}
+
+async function decide(id, verb) {
+  const r = await api("POST", "/api/approvals/" + id + "/" + verb, {});
+  $("#approvals-message").textContent = r.ok ? "Approval " + id + ": " + r.data.status + "." : ((r.data && r.data.detail) || ("error " + r.status));
+  await loadApprovals();
+  await loadQueue();
+}
+
+async function loadTokens() {
+  const r = await api("GET", "/api/tokens");
+  const body = $("#tokens tbody");
+  body.replaceChildren();
+  if (!r.ok) return;
+  for (const t of r.data) {
+    const tr = document.createElement("tr");
+    for (const v of [t.id, t.name, t.role, t.prefix + "...", t.created_at, t.last_used_at]) cell(tr, v);
+    cell(tr, "").appendChild(button("revoke", async () => {
+      if (!window.confirm("Revoke the token of " + t.name + "? It stops working at once.")) return;
+      await api("DELETE", "/api/tokens/" + t.id);
+      await loadTokens();
+    }));
+    body.appendChild(tr);
+  }
+}
+
+async function createToken(event) {
+  event.preventDefault();
+  const out = $("#new-token");
+  const r = await api("POST", "/api/tokens", { name: $("#new-token-name").value, role: $("#new-token-role").value });
+  out.replaceChildren();
+  if (!r.ok) { out.textContent = (r.data && r.data.detail) || ("error " + r.status); return; }
+  out.append("Token for " + r.data.token.name + " (" + r.data.token.role + "), shown only now: ");
+  const code = document.createElement("code");
+  code.id = "new-token-secret";
+  code.textContent = r.data.secret;
+  out.appendChild(code);
+  $("#token-create-form").reset();
+  await loadTokens();
 }
 
 async function loadQueue() {
@@ -178,9 +245,11 @@ async function useToken(event) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#token-form").addEventListener("submit", useToken);
-  $("#token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); whoami(); $("#queue tbody").replaceChildren(); });
+  $("#token-forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); whoami(); $("#queue tbody").replaceChildren(); $("#new-token").replaceChildren(); });
   $("#queue-refresh").addEventListener("click", loadQueue);
   $("#queue-all").addEventListener("change", loadQueue);
   $("#report-form").addEventListener("submit", submitReport);
+  $("#approvals-refresh").addEventListener("click", loadApprovals);
+  $("#token-create-form").addEventListener("submit", createToken);
   if (token()) useToken();
 });
