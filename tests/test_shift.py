@@ -1,0 +1,88 @@
+"""discovery.shift: training weights that let campaign data outweigh (mostly melt-spun) literature."""
+
+import numpy as np
+import pytest
+
+from discovery.dataset import LabelledSet
+from discovery.shift import campaign_sample_weights, campaign_share, route_group, weighted
+
+
+def _rows(n_lit_ms, n_lit_unknown, n_lit_sp, n_campaign):
+    sources = ["literature"] * (n_lit_ms + n_lit_unknown + n_lit_sp) + ["replay"] * n_campaign
+    routes = ["meltspin"] * n_lit_ms + ["unknown"] * n_lit_unknown + ["sputtering"] * (n_lit_sp + n_campaign)
+    return np.array(sources, dtype=object), np.array(routes, dtype=object)
+
+
+def test_route_groups_accept_every_spelling():
+    assert route_group("meltspin") == route_group("melt spinning") == "melt-spinning"
+    assert route_group("sputtered") == "sputtering"
+    assert route_group(None) == route_group("") == route_group(float("nan")) == "unknown"
+    assert route_group("suction casting") == "casting"
+
+
+def test_literature_only_same_route_is_unweighted():
+    w = campaign_sample_weights(np.array(["literature"] * 5), np.array(["melt-spinning"] * 5), "melt-spinning")
+    assert w.tolist() == [1.0] * 5
+
+
+def test_other_routes_are_down_weighted_relative_to_the_campaign_route():
+    sources, routes = _rows(100, 50, 10, 0)
+    w = campaign_sample_weights(sources, routes, "sputtering", other_route_weight=0.3, unknown_route_weight=0.6)
+    assert w.mean() == pytest.approx(1.0)
+    ms, unk, sp = w[0], w[100], w[150]
+    assert ms / sp == pytest.approx(0.3) and unk / sp == pytest.approx(0.6)
+    # a campaign of unknown route down-weights nothing
+    assert np.allclose(campaign_sample_weights(sources, routes, "unknown"), 1.0)
+
+
+@pytest.mark.parametrize("n_campaign", [1, 10, 40, 160])
+def test_campaign_share_grows_as_n_over_n_plus_half(n_campaign):
+    sources, routes = _rows(1000, 0, 0, n_campaign)
+    h = 40.0
+    w = campaign_sample_weights(sources, routes, "sputtering", half_weight_count=h, other_route_weight=0.5)
+    assert campaign_share(w, sources) == pytest.approx(n_campaign / (n_campaign + h))
+    assert w.mean() == pytest.approx(1.0)
+    # every campaign row weighs the same, more than any literature row
+    camp = w[sources != "literature"]
+    assert np.allclose(camp, camp[0]) and camp[0] > w[sources == "literature"].max()
+
+
+def test_small_literature_never_makes_campaign_rows_lighter():
+    sources, routes = _rows(0, 0, 10, 5)
+    w = campaign_sample_weights(sources, routes, "sputtering", half_weight_count=40)
+    assert np.allclose(w, 1.0)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        campaign_sample_weights(np.array(["literature"]), np.array(["a", "b"]), "sputtering")
+    with pytest.raises(ValueError):
+        campaign_sample_weights(np.array(["literature"]), np.array(["meltspin"]), "sputtering", half_weight_count=0)
+    with pytest.raises(ValueError):
+        campaign_sample_weights(np.array(["literature"]), np.array(["meltspin"]), "sputtering", other_route_weight=0)
+    assert campaign_sample_weights(np.array([]), np.array([]), "sputtering").size == 0
+
+
+def test_weights_reach_the_estimator_and_let_the_campaign_win(binary_data_path):
+    """Campaign results that contradict the literature pull the model's predictions at
+    neighbouring compositions their way when weighted. (Same route as the literature here,
+    so the route column cannot tell the two apart: only the weights can.)"""
+    from agents.replay_harness import FastGlassModel, concat, read_labelled
+
+    lit = read_labelled(binary_data_path)
+    rng = np.random.default_rng(0)
+    cuzr = np.flatnonzero([c.system == "Cu-Zr" for c in lit.compositions])
+    crystal = cuzr[lit.labels[cuzr] == 0]
+    others = rng.choice(np.setdiff1d(np.arange(len(lit)), cuzr), 1500, replace=False)
+    lit = lit.subset(np.concatenate([cuzr, others]))
+    crystal = np.arange(len(cuzr))[lit.labels[: len(cuzr)] == 0]
+    flip, probe_idx = crystal[::2], crystal[1::2]  # the campaign sees every other one
+    camp = LabelledSet([lit.compositions[i] for i in flip], np.full(flip.size, "unknown", dtype=object),
+                       np.ones(flip.size, dtype=int), np.full(flip.size, "replay", dtype=object))
+    data = concat([lit, camp])
+    probe = lit.subset(probe_idx).matrix()
+    plain = FastGlassModel(gb_member=False).fit(data).score(probe, "unknown").glass_probability
+    wdata = weighted(data, "unknown")
+    assert wdata.weights is not None and len(wdata.weights) == len(data)
+    heavy = FastGlassModel(gb_member=False).fit(wdata).score(probe, "unknown").glass_probability
+    assert heavy.mean() > plain.mean() + 0.15, (plain.round(2), heavy.round(2))
