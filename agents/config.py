@@ -36,8 +36,10 @@ class SpaceConfig(BaseModel):
 
     elements: list[str] = Field(default_factory=list)
     systems: list[str] = Field(default_factory=list, description="explicit chemical systems, e.g. Cu-Zr")
-    required: list[str] = Field(default_factory=list)
-    forbidden: list[str] = Field(default_factory=list)
+    # not named "required": Prefect's parameter schema (deployments, UI forms) treats a
+    # property called "required" as the JSON-schema keyword
+    required_elements: list[str] = Field(default_factory=list)
+    forbidden_elements: list[str] = Field(default_factory=list)
     min_components: int = Field(2, ge=1, le=5)
     max_components: int = Field(2, ge=1, le=5)
     bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
@@ -68,8 +70,8 @@ class SpaceConfig(BaseModel):
             return SearchSpace.from_systems(self.systems, step=self.step)
         return SearchSpace(
             elements=self.elements,
-            required=self.required,
-            forbidden=self.forbidden,
+            required=self.required_elements,
+            forbidden=self.forbidden_elements,
             min_components=self.min_components,
             max_components=self.max_components,
             bounds=self.bounds,

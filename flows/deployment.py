@@ -41,4 +41,5 @@ def deploy_campaign(
         build=False,
         push=False,
         print_next_steps=False,
+        ignore_warnings=True,  # a process pool is the embedded choice, not a mistake
     )
