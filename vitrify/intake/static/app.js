@@ -74,9 +74,9 @@ async function loadApprovals() {
 
 async function decide(id, verb) {
   const r = await api("POST", "/api/approvals/" + id + "/" + verb, {});
-  $("#approvals-message").textContent = r.ok ? "Approval " + id + ": " + r.data.status + "." : ((r.data && r.data.detail) || ("error " + r.status));
   await loadApprovals();
   await loadQueue();
+  $("#approvals-message").textContent = r.ok ? "Approval " + id + ": " + r.data.status + "." : ((r.data && r.data.detail) || ("error " + r.status));
 }
 
 async function loadTokens() {
