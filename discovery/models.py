@@ -5,42 +5,116 @@ classifier on composition features whose ``decision_function`` -- the signed dis
 the separating hyperplane -- is P_GFA (> 0: predicted to form a glass). A Platt sigmoid
 fitted on out-of-fold decision values turns P_GFA into a calibrated probability.
 
-:class:`GlassFormingModel` is what a campaign stores and loads: featurizer + processing
-route encoding + estimator, fitted on a :class:`~discovery.dataset.LabelledSet`, scoring a
-:class:`~discovery.composition.CompositionMatrix` in chunks.
+:class:`GFAEnsemble` adds a random forest, gradient boosting and an MLP to that SVM. Its
+glass probability is the mean of the members' probabilities, its uncertainty the spread
+(standard deviation) across members, and P_GFA stays the SVM's decision function.
+
+:class:`GlassFormingModel` is what a campaign stores and loads: liquidus estimator +
+featurizer + processing-route encoding + estimator (+ optionally a modulus model), fitted
+on a :class:`~discovery.dataset.LabelledSet`, scoring a
+:class:`~discovery.composition.CompositionMatrix` in chunks. Its default estimator is the
+ensemble (``kind = "gfa-ensemble"``); passing a :class:`GlassFormingClassifier` gives the
+single-SVM model (``kind = "gfa-svm"``).
+
+Processing route. The one-hot :func:`encode_routes` is re-encoded (an invertible linear
+map, :func:`route_features`) as three columns ``route_known``, ``route_sputtering``,
+``route_casting``: melt-spinning = (1, 0, 0), sputtering = (1, 1, 0), casting = (1, 0, 1),
+unknown = (0, 0, 0). Going from melt-spinning to sputtering then changes one column only,
+so the gradient-boosting member can be constrained monotone in it: sputtering never lowers
+its glass probability (sputtering widens glass-forming ranges, Ren et al. 2018), casting
+never raises it (a cast glass needs bulk glass-forming ability).
+
+Scoring speed. Per chunk the composition features and the liquidus estimate are computed
+once and shared by all members; the SVM's RBF decision function is evaluated with BLAS
+(``exp(-gamma |x - s|^2) @ dual_coef``) instead of libsvm's per-row loop, and chunks can
+be scored in threads (``n_jobs``), BLAS/OpenMP pools pinned to one thread each.
 """
 
 from __future__ import annotations
 
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from discovery.composition import CompositionMatrix
 from discovery.dataset import LabelledSet
-from discovery.vocabulary import MODEL_ROUTE_GROUPS
+from discovery.vocabulary import MODEL_ROUTE_GROUPS, ProcessingRoute
+
+#: Members of the default ensemble, in the row order of ``Scores.members``.
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "rf", "gb", "mlp")
+#: Route columns appended to the composition features (see :func:`route_features`).
+ROUTE_FEATURE_NAMES: tuple[str, ...] = ("route_known", "route_sputtering", "route_casting")
+#: Monotonic constraint of each route column for the gradient-boosting member.
+ROUTE_MONOTONIC: tuple[int, ...] = (0, 1, -1)
+_KERNEL_BLOCK = 4096  # rows per BLAS block in the RBF kernel (block x n_sv float64 in memory)
+
+
+# --------------------------------------------------------------------------- SVM (Sun 2017)
+
+
+def _rbf_decision(X: np.ndarray, support: np.ndarray, sq_support: np.ndarray, coef: np.ndarray,
+                  intercept: float, gamma: float) -> np.ndarray:
+    """sum_i coef_i exp(-gamma |x - s_i|^2) + intercept, in BLAS blocks.
+
+    The kernel block is computed in the dtype of ``support`` (float32 by default: about
+    9x faster than float64 -- SIMD exp and matmul -- and within ~1e-4 of libsvm's P_GFA).
+    """
+    dtype = support.dtype
+    out = np.empty(len(X))
+    neg_gamma = dtype.type(-gamma)
+    for start in range(0, len(X), _KERNEL_BLOCK):
+        xb = np.asarray(X[start : start + _KERNEL_BLOCK], dtype=dtype)
+        d = xb @ support.T  # (b, n_sv)
+        d *= dtype.type(-2.0)
+        d += np.einsum("ij,ij->i", xb, xb)[:, None]
+        d += sq_support[None, :]
+        np.maximum(d, 0, out=d)
+        d *= neg_gamma
+        np.exp(d, out=d)
+        out[start : start + len(xb)] = d @ coef
+    out += intercept
+    return out
 
 
 class GlassFormingClassifier(ClassifierMixin, BaseEstimator):
-    """RBF-SVM glass-formation classifier (Sun et al. 2017); ``decision_function`` is P_GFA."""
+    """RBF-SVM glass-formation classifier (Sun et al. 2017); ``decision_function`` is P_GFA.
+
+    ``gamma="scale"`` is resolved at fit time to ``1 / (n_features * var(X_scaled))`` (as
+    scikit-learn does) and stored in ``gamma_``. ``calibration_folds`` >= 2: Platt sigmoid
+    fitted on out-of-fold decision values; 0 or 1: on the training decision values (cheap,
+    over-confident; what hyperparameter search uses, where only the ranking matters).
+    """
 
     def __init__(self, C: float = 10.0, gamma: float | str = "scale", class_weight: str | None = "balanced",
-                 calibration_folds: int = 3, random_state: int = 0):
+                 calibration_folds: int = 3, random_state: int = 0, kernel_dtype: str = "float32"):
         self.C = C
+        self.kernel_dtype = kernel_dtype
         self.gamma = gamma
         self.class_weight = class_weight
         self.calibration_folds = calibration_folds
         self.random_state = random_state
 
-    def _svm(self):
-        return make_pipeline(StandardScaler(), SVC(C=self.C, gamma=self.gamma, kernel="rbf", class_weight=self.class_weight))
+    def _resolve_gamma(self, Xs: np.ndarray) -> float:
+        if self.gamma == "scale":
+            var = float(Xs.var())
+            return 1.0 / (Xs.shape[1] * var) if var > 0 else 1.0
+        if self.gamma == "auto":
+            return 1.0 / Xs.shape[1]
+        return float(self.gamma)
+
+    def _fit_svc(self, Xs: np.ndarray, y: np.ndarray, gamma: float, sample_weight=None) -> SVC:
+        svc = SVC(C=self.C, gamma=gamma, kernel="rbf", class_weight=self.class_weight)
+        return svc.fit(Xs, y, sample_weight=sample_weight)
 
     def fit(self, X, y, sample_weight=None):
         X = np.asarray(X, dtype=float)
@@ -48,29 +122,213 @@ class GlassFormingClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
             raise ValueError(f"need both glass (1) and non-glass (0) examples, got classes {self.classes_.tolist()}")
-        fit_params = {} if sample_weight is None else {"svc__sample_weight": np.asarray(sample_weight, dtype=float)}
-        self.pipeline_ = self._svm().fit(X, y, **fit_params)
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        self.scaler_ = StandardScaler().fit(X)
+        Xs = self.scaler_.transform(X)
+        self.gamma_ = self._resolve_gamma(Xs)
+        self.svc_ = self._fit_svc(Xs, y, self.gamma_, sw)
+        self._pack()
         # Platt scaling on out-of-fold P_GFA, so the probability is not fitted on the SVM's own training margins.
-        folds = min(self.calibration_folds, int(np.bincount(y).min()))
+        folds = min(int(self.calibration_folds), int(np.bincount(y).min()))
         if folds >= 2:
+            oof = np.empty(len(y))
             cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-            oof = cross_val_predict(self._svm(), X, y, cv=cv, method="decision_function", params=fit_params)
+            for train, test in cv.split(Xs, y):
+                svc = self._fit_svc(Xs[train], y[train], self.gamma_, None if sw is None else sw[train])
+                oof[test] = svc.decision_function(Xs[test])
         else:
-            oof = self.pipeline_.decision_function(X)
+            oof = self.svc_.decision_function(Xs)
         self.calibrator_ = LogisticRegression().fit(oof.reshape(-1, 1), y)
+        self.n_features_in_ = X.shape[1]
         return self
 
-    def decision_function(self, X) -> np.ndarray:
+    def _pack(self) -> None:
+        """Support vectors and dual coefficients as contiguous arrays for the BLAS kernel."""
+        dtype = np.dtype(self.kernel_dtype)
+        sv = np.ascontiguousarray(self.svc_.support_vectors_, dtype=dtype)
+        self.support_ = sv
+        self.sq_support_ = np.einsum("ij,ij->i", sv, sv)
+        # scikit-learn's public dual_coef_/intercept_ are oriented so that > 0 means classes_[1]
+        self.dual_coef_ = np.ascontiguousarray(self.svc_.dual_coef_[0], dtype=dtype)
+        self.intercept_ = float(self.svc_.intercept_[0])
+
+    def decision_function(self, X, *, scaled: bool = False) -> np.ndarray:
         """P_GFA: signed distance to the hyperplane (in the scaled feature space)."""
-        check_is_fitted(self, "pipeline_")
-        return self.pipeline_.decision_function(np.asarray(X, dtype=float))
+        check_is_fitted(self, "svc_")
+        X = np.asarray(X, dtype=float)
+        Xs = X if scaled else self.scaler_.transform(X)
+        return _rbf_decision(Xs, self.support_, self.sq_support_, self.dual_coef_, self.intercept_, self.gamma_)
+
+    def probability_from_decision(self, p_gfa: np.ndarray) -> np.ndarray:
+        """Calibrated P(glass) from P_GFA (the Platt sigmoid)."""
+        a = float(self.calibrator_.coef_[0, 0])
+        b = float(self.calibrator_.intercept_[0])
+        return 1.0 / (1.0 + np.exp(-(a * np.asarray(p_gfa) + b)))
 
     def predict_proba(self, X) -> np.ndarray:
-        p = self.calibrator_.predict_proba(self.decision_function(X).reshape(-1, 1))
-        return p
+        p = self.probability_from_decision(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
         return (self.decision_function(X) > 0).astype(int)
+
+
+# --------------------------------------------------------------------------- ensemble
+
+
+def _single_threaded():
+    """Pin OpenMP (HistGradientBoosting) and BLAS (MLP) pools to one thread. On a shared
+    2-core machine their default pools spin-wait against other processes: HGB fit took
+    14 s instead of 0.8 s, MLP 16 s instead of ~3 s. The matrices here are small."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _member_estimator(name: str, p: "GFAEnsemble", n_features: int):
+    seed = p.random_state
+    if name == "svm":
+        return GlassFormingClassifier(C=p.svm_C, gamma=p.svm_gamma, class_weight="balanced",
+                                      calibration_folds=p.calibration_folds, random_state=seed)
+    if name == "rf":
+        return RandomForestClassifier(n_estimators=p.rf_n_estimators, min_samples_leaf=p.rf_min_samples_leaf,
+                                      max_features=p.rf_max_features, max_depth=p.rf_max_depth,
+                                      random_state=seed, n_jobs=1)
+    if name == "gb":
+        cst = None
+        if p.monotonic_route and p.n_route_columns == len(ROUTE_MONOTONIC):
+            cst = [0] * (n_features - len(ROUTE_MONOTONIC)) + list(ROUTE_MONOTONIC)
+        return HistGradientBoostingClassifier(learning_rate=p.gb_learning_rate, max_iter=p.gb_max_iter,
+                                              max_leaf_nodes=p.gb_max_leaf_nodes,
+                                              min_samples_leaf=p.gb_min_samples_leaf,
+                                              l2_regularization=p.gb_l2_regularization, monotonic_cst=cst,
+                                              early_stopping=False, random_state=seed)
+    if name == "mlp":
+        width = int(p.mlp_width)
+        return MLPClassifier(hidden_layer_sizes=(width, max(width // 2, 2)), alpha=p.mlp_alpha,
+                             learning_rate_init=p.mlp_learning_rate, max_iter=p.mlp_max_iter,
+                             early_stopping=True, validation_fraction=0.1, n_iter_no_change=15,
+                             random_state=seed)
+    raise ValueError(f"unknown ensemble member {name!r}; known: {ENSEMBLE_MEMBERS}")
+
+
+def member_estimator(name: str, params: dict | None = None, n_features: int = 0):
+    """A fresh, unfitted member (``svm`` | ``rf`` | ``gb`` | ``mlp``) with ensemble-level ``params``."""
+    return _member_estimator(name, GFAEnsemble(**(params or {})), n_features)
+
+
+class GFAEnsemble(ClassifierMixin, BaseEstimator):
+    """RBF-SVM + random forest + gradient boosting + MLP on one standardized design matrix.
+
+    * ``decision_function`` = the SVM's P_GFA (Sun 2017);
+    * ``member_probabilities`` = (n_members, n) glass probabilities (SVM: Platt-calibrated);
+    * ``predict_proba`` = their mean; uncertainty = their standard deviation.
+
+    The last ``n_route_columns`` inputs are the route columns of :func:`route_features`.
+    Hyperparameters are flat scalars so they store as JSON (``ModelVersion.hyperparameters``).
+    """
+
+    def __init__(
+        self,
+        members: tuple[str, ...] = ENSEMBLE_MEMBERS,
+        svm_C: float = 10.0,
+        svm_gamma: float | str = "scale",
+        calibration_folds: int = 3,
+        rf_n_estimators: int = 60,
+        rf_min_samples_leaf: int = 2,
+        rf_max_features: float = 0.5,
+        rf_max_depth: int | None = 14,
+        gb_max_iter: int = 100,
+        gb_learning_rate: float = 0.1,
+        gb_max_leaf_nodes: int = 15,
+        gb_min_samples_leaf: int = 20,
+        gb_l2_regularization: float = 0.0,
+        mlp_width: int = 64,
+        mlp_alpha: float = 1e-3,
+        mlp_learning_rate: float = 1e-3,
+        mlp_max_iter: int = 300,
+        monotonic_route: bool = True,
+        n_route_columns: int = len(ROUTE_FEATURE_NAMES),
+        random_state: int = 0,
+    ):
+        self.members = members
+        self.svm_C = svm_C
+        self.svm_gamma = svm_gamma
+        self.calibration_folds = calibration_folds
+        self.rf_n_estimators = rf_n_estimators
+        self.rf_min_samples_leaf = rf_min_samples_leaf
+        self.rf_max_features = rf_max_features
+        self.rf_max_depth = rf_max_depth
+        self.gb_max_iter = gb_max_iter
+        self.gb_learning_rate = gb_learning_rate
+        self.gb_max_leaf_nodes = gb_max_leaf_nodes
+        self.gb_min_samples_leaf = gb_min_samples_leaf
+        self.gb_l2_regularization = gb_l2_regularization
+        self.mlp_width = mlp_width
+        self.mlp_alpha = mlp_alpha
+        self.mlp_learning_rate = mlp_learning_rate
+        self.mlp_max_iter = mlp_max_iter
+        self.monotonic_route = monotonic_route
+        self.n_route_columns = n_route_columns
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=int)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(f"need both glass (1) and non-glass (0) examples, got classes {self.classes_.tolist()}")
+        names = tuple(self.members)
+        if "svm" not in names:
+            raise ValueError("the ensemble needs the svm member: P_GFA is its decision function")
+        self.scaler_ = StandardScaler().fit(X)
+        Xs = self.scaler_.transform(X)
+        self.members_ = {}
+        for name in names:
+            est = _member_estimator(name, self, X.shape[1])
+            with _single_threaded():
+                self.members_[name] = est.fit(Xs, y, sample_weight=sample_weight)
+        self.member_names_ = names
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform_inputs(self, X) -> np.ndarray:
+        check_is_fitted(self, "scaler_")
+        return self.scaler_.transform(np.asarray(X, dtype=float))
+
+    def decision_function(self, X, *, scaled: bool = False) -> np.ndarray:
+        Xs = X if scaled else self.transform_inputs(X)
+        return self.members_["svm"].decision_function(Xs)
+
+    def member_probabilities(self, X, *, scaled: bool = False, p_gfa: np.ndarray | None = None) -> np.ndarray:
+        """(n_members, n) glass probabilities in ``member_names_`` order."""
+        Xs = np.asarray(X, dtype=float) if scaled else self.transform_inputs(X)
+        out = np.empty((len(self.member_names_), len(Xs)))
+        for k, name in enumerate(self.member_names_):
+            est = self.members_[name]
+            if name == "svm":
+                d = est.decision_function(Xs) if p_gfa is None else p_gfa
+                out[k] = est.probability_from_decision(d)
+            else:
+                with _single_threaded():
+                    out[k] = est.predict_proba(Xs)[:, 1]
+        return out
+
+    def score_arrays(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(P_GFA, member probabilities) from one scaling of ``X``."""
+        Xs = self.transform_inputs(X)
+        p_gfa = self.decision_function(Xs, scaled=True)
+        return p_gfa, self.member_probabilities(Xs, scaled=True, p_gfa=p_gfa)
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.member_probabilities(X).mean(axis=0)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+
+# --------------------------------------------------------------------------- routes
 
 
 def encode_routes(routes, n: int) -> np.ndarray:
@@ -82,6 +340,32 @@ def encode_routes(routes, n: int) -> np.ndarray:
     for j, group in enumerate(MODEL_ROUTE_GROUPS):
         out[:, j] = routes == group
     return out
+
+
+def normalize_routes(routes, n: int) -> np.ndarray:
+    """Route group per row (MODEL_ROUTE_GROUPS); accepts any ProcessingRoute spelling, raises otherwise."""
+    if routes is None or isinstance(routes, str):
+        routes = np.full(n, routes or "unknown", dtype=object)
+    routes = np.asarray(routes, dtype=object)
+    if len(routes) != n:
+        raise ValueError(f"{len(routes)} routes for {n} compositions")
+    uniq = {r for r in np.unique(routes.astype(str))}
+    mapping = {u: (u if u in MODEL_ROUTE_GROUPS else ProcessingRoute.parse(u).model_group) for u in uniq}
+    if all(k == v for k, v in mapping.items()):
+        return routes
+    return np.array([mapping[str(r)] for r in routes], dtype=object)
+
+
+def route_features(routes, n: int) -> np.ndarray:
+    """``(route_known, route_sputtering, route_casting)`` per row: a linear re-encoding of
+    :func:`encode_routes` (unknown = all zero) in which melt-spinning -> sputtering and
+    melt-spinning -> casting each change one column (monotone constraints apply)."""
+    onehot = encode_routes(normalize_routes(routes, n), n)
+    g = {name: onehot[:, j] for j, name in enumerate(MODEL_ROUTE_GROUPS)}
+    return np.column_stack([1.0 - g["unknown"], g["sputtering"], g["casting"]])
+
+
+# --------------------------------------------------------------------------- campaign model
 
 
 @dataclass
@@ -96,22 +380,68 @@ class Scores:
     members: np.ndarray | None = None  # (n_members, n) glass probabilities, for Thompson sampling / EHVI
 
 
+def _full_features(base: np.ndarray, t_liquidus: np.ndarray) -> np.ndarray:
+    """:data:`discovery.features.FEATURE_NAMES` columns from ``base_features`` + T_liq (no recomputation)."""
+    from discovery.features import BASE_FEATURE_NAMES, FEATURE_NAMES
+
+    out = np.empty((len(base), len(FEATURE_NAMES)))
+    for j, name in enumerate(BASE_FEATURE_NAMES):
+        out[:, FEATURE_NAMES.index(name)] = base[:, j]
+    t_fic = base[:, BASE_FEATURE_NAMES.index("T_fic")]
+    out[:, FEATURE_NAMES.index("dT_liq")] = (t_fic - t_liquidus) / t_fic
+    return out
+
+
 class GlassFormingModel:
-    """Featurizer + route encoding + classifier: what a campaign trains, stores and scores with."""
+    """Liquidus estimate + features + route encoding + classifier: what a campaign trains, stores and scores with.
 
-    kind = "gfa-svm"
+    ``liquidus``: a fitted :class:`discovery.liquidus.LiquidusRegressor` (default: the
+    shipped :func:`discovery.liquidus.default_regressor`). It is pickled with the model, so a
+    loaded model version reproduces its predictions even after the shipped liquidus table
+    changes. ``modulus_model``: a fitted :class:`discovery.modulus.ModulusEnsemble` or None
+    (then ``Scores.modulus_gpa`` is NaN); it can also be attached after fitting.
+    """
 
-    def __init__(self, estimator: BaseEstimator | None = None):
-        self.estimator = estimator if estimator is not None else GlassFormingClassifier()
+    def __init__(self, estimator: BaseEstimator | None = None, *, liquidus=None, modulus_model=None, n_jobs: int = 1):
+        self.estimator = estimator if estimator is not None else GFAEnsemble()
+        self.liquidus = liquidus
+        self.modulus_model = modulus_model
+        self.n_jobs = n_jobs
+
+    @property
+    def kind(self) -> str:
+        return "gfa-svm" if isinstance(self.estimator, GlassFormingClassifier) else "gfa-ensemble"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        from discovery.features import FEATURE_NAMES
+
+        return tuple(FEATURE_NAMES) + ROUTE_FEATURE_NAMES
+
+    def _liquidus(self):
+        est = getattr(self, "liquidus_", None) or self.liquidus
+        if est is None:
+            from discovery.liquidus import default_regressor
+
+            est = default_regressor()
+        return est
+
+    def composition_features(self, matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
+        """(features in FEATURE_NAMES order, base features) -- base shared with the modulus model."""
+        from discovery.features import base_features
+
+        base = base_features(matrix)
+        t_liq = self._liquidus().predict(base)
+        return _full_features(base, t_liq), base
 
     def design_matrix(self, matrix: CompositionMatrix, routes) -> np.ndarray:
-        from discovery.features import featurize
-
-        return np.hstack([featurize(matrix), encode_routes(routes, len(matrix))])
+        features, _ = self.composition_features(matrix)
+        return np.hstack([features, route_features(routes, len(matrix))])
 
     def fit(self, data: LabelledSet) -> "GlassFormingModel":
         from discovery.features import featurizable
 
+        self.liquidus_ = self._liquidus()
         matrix = data.matrix()
         usable = featurizable(matrix)
         # Rows whose elements lack tabulated data (e.g. Ge-Te has no Takeuchi-Inoue pair) cannot be featurized.
@@ -122,22 +452,95 @@ class GlassFormingModel:
         self.n_train_ = int(usable.sum())
         return self
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in self.estimator.get_params().items() if np.isscalar(v) or v is None}
+    def fit_design(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> "GlassFormingModel":
+        """Fit on a precomputed :meth:`design_matrix` (cross-validation reuses one featurization)."""
+        self.liquidus_ = self._liquidus()
+        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=sample_weight)
+        self.n_train_ = int(len(y))
+        self.n_unfeaturizable_ = 0
+        return self
 
-    def score(self, matrix: CompositionMatrix, routes="unknown", *, chunk_size: int = 50_000) -> Scores:
-        """Score candidates in chunks (bounded memory for millions of compositions)."""
-        p_gfa, prob = [], []
-        for start in range(0, len(matrix), chunk_size):
-            part = matrix.take(np.arange(start, min(start + chunk_size, len(matrix))))
-            part_routes = routes if isinstance(routes, str) or routes is None else np.asarray(routes)[start : start + len(part)]
-            X = self.design_matrix(part, part_routes)
-            p_gfa.append(self.estimator_.decision_function(X))
-            prob.append(self.estimator_.predict_proba(X)[:, 1])
-        p_gfa_arr = np.concatenate(p_gfa) if p_gfa else np.zeros(0)
-        prob_arr = np.concatenate(prob) if prob else np.zeros(0)
-        # A single SVM has no member disagreement; the Bernoulli std of its calibrated
-        # probability is the honest stand-in until the ensemble scores.
-        unc = np.sqrt(prob_arr * (1 - prob_arr))
-        nan = np.full(len(prob_arr), np.nan)
-        return Scores(p_gfa_arr, prob_arr, unc, nan, nan.copy(), members=prob_arr[None, :])
+    def with_modulus(self, modulus_model) -> "GlassFormingModel":
+        self.modulus_model = modulus_model
+        return self
+
+    @property
+    def member_names(self) -> tuple[str, ...]:
+        return tuple(getattr(self.estimator_, "member_names_", ("svm",)))
+
+    def get_params(self) -> dict:
+        out = {}
+        for k, v in self.estimator.get_params().items():
+            if isinstance(v, tuple):
+                v = list(v)
+            if np.isscalar(v) or v is None or isinstance(v, list):
+                out[k] = v
+        return out
+
+    def score_design(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P_GFA, (n_members, n) member probabilities) for a design matrix."""
+        est = self.estimator_
+        if hasattr(est, "score_arrays"):
+            return est.score_arrays(X)
+        p_gfa = est.decision_function(X)
+        return p_gfa, est.probability_from_decision(p_gfa)[None, :]
+
+    def _score_chunk(self, part: CompositionMatrix, part_routes):
+        features, base = self.composition_features(part)
+        X = np.hstack([features, route_features(part_routes, len(part))])
+        p_gfa, members = self.score_design(X)
+        modulus = getattr(self, "modulus_model", None)
+        if modulus is not None:
+            e, e_std = modulus.predict_target(part, "E", base=base)
+        else:
+            e = e_std = np.full(len(part), np.nan)
+        return p_gfa, members, e, e_std
+
+    def score(self, matrix: CompositionMatrix, routes="unknown", *, chunk_size: int = 50_000,
+              n_jobs: int | None = None) -> Scores:
+        """Score candidates in chunks (bounded memory for millions of compositions).
+
+        ``n_jobs`` > 1 scores chunks in threads (numpy, BLAS and scikit-learn's tree code
+        release the GIL); BLAS/OpenMP pools are pinned to one thread each meanwhile.
+        """
+        if not hasattr(self, "estimator_"):
+            raise RuntimeError("GlassFormingModel is not fitted: call fit(LabelledSet) first")
+        n = len(matrix)
+        n_jobs = int(n_jobs or getattr(self, "n_jobs", 1) or 1)
+        if not (routes is None or isinstance(routes, str)):
+            routes = np.asarray(routes, dtype=object)
+            if len(routes) != n:
+                raise ValueError(f"{len(routes)} routes for {n} compositions")
+        starts = list(range(0, n, chunk_size))
+
+        def job(start: int):
+            part = matrix.take(np.arange(start, min(start + chunk_size, n)))
+            part_routes = routes if routes is None or isinstance(routes, str) else routes[start : start + len(part)]
+            return self._score_chunk(part, part_routes)
+
+        if n_jobs > 1 and len(starts) > 1:
+            from threadpoolctl import threadpool_limits
+
+            with warnings.catch_warnings():
+                # scikit-learn's forests warn that their inner joblib calls run outside sklearn's
+                # Parallel when called from a plain thread: harmless here (n_jobs=1 inside).
+                warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
+                with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                    parts = list(pool.map(job, starts))
+        else:
+            parts = [job(s) for s in starts]
+        n_members = len(self.member_names)
+        if not parts:
+            empty = np.zeros(0)
+            return Scores(empty, empty.copy(), empty.copy(), empty.copy(), empty.copy(), members=np.zeros((n_members, 0)))
+        p_gfa = np.concatenate([p[0] for p in parts])
+        members = np.concatenate([p[1] for p in parts], axis=1)
+        e = np.concatenate([p[2] for p in parts])
+        e_std = np.concatenate([p[3] for p in parts])
+        prob = members.mean(axis=0)
+        if members.shape[0] > 1:
+            unc = members.std(axis=0)
+        else:
+            # A single SVM has no member disagreement: the Bernoulli std of its calibrated probability stands in.
+            unc = np.sqrt(prob * (1 - prob))
+        return Scores(p_gfa, prob, unc, e, e_std, members=members)

@@ -1,0 +1,453 @@
+"""Hyperparameter tuning with Optuna under system-grouped cross-validation, and the one
+entry point a campaign calls to (re)train its models: :func:`train_gfa_model`.
+
+Studies. Every member of the GFA ensemble (``svm``, ``rf``, ``gb``, ``mlp``) and of the
+modulus ensemble has a search space (:data:`GFA_SEARCH_SPACES`,
+``discovery.modulus.SEARCH_SPACES``). A study maximizes the mean grouped-CV ROC-AUC (GFA)
+or minimizes the grouped-CV MAE (modulus) with a seeded TPE sampler and a median pruner
+that stops a trial after a bad fold. The caller passes a storage URL string -- the
+project's own database URL (``sqlite:///.../vitrify.db`` or ``postgresql+psycopg://...``);
+Optuna keeps its tables next to vitrify's -- and a study name (:func:`study_name_for`:
+model kind + campaign + member), and the study is loaded if it exists: a retrain continues
+its study (TPE learns from every earlier trial) instead of starting cold. ``storage=None``
+tunes in memory. discovery/ imports no database code: Optuna gets a URL string only.
+
+Budget. A campaign retrains after every batch, so by default only the SVM (the member
+that defines P_GFA, and the most sensitive to C and gamma) is tuned per retrain, on a
+random subsample of at most ``max_tune_rows`` rows, with ``n_trials`` trials and a
+``timeout_s`` wall-time cap; the other members keep their current best (or default)
+parameters. ``vitrify model train`` can tune every member with a larger budget, and
+those studies are then continued by later runs too.
+
+Caveat: trials from earlier retrains were scored on the data of their time (the campaign
+adds labels); TPE treats them as one objective. With a few percent new labels per
+iteration this is a useful warm start, not an exact replay.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from discovery.dataset import LabelledSet
+
+#: Trials per study run before TPE starts modelling (random search until then).
+TPE_STARTUP_TRIALS = 5
+
+
+def _svm_space(trial) -> dict:
+    return {"svm_C": trial.suggest_float("svm_C", 0.1, 300.0, log=True),
+            "svm_gamma": trial.suggest_float("svm_gamma", 1e-3, 1.0, log=True)}
+
+
+def _rf_space(trial) -> dict:
+    return {"rf_n_estimators": trial.suggest_int("rf_n_estimators", 30, 120, step=10),
+            "rf_min_samples_leaf": trial.suggest_int("rf_min_samples_leaf", 1, 10),
+            "rf_max_features": trial.suggest_float("rf_max_features", 0.2, 1.0),
+            "rf_max_depth": trial.suggest_int("rf_max_depth", 6, 20)}
+
+
+def _gb_space(trial) -> dict:
+    return {"gb_learning_rate": trial.suggest_float("gb_learning_rate", 0.02, 0.3, log=True),
+            "gb_max_iter": trial.suggest_int("gb_max_iter", 40, 200, step=20),
+            "gb_max_leaf_nodes": trial.suggest_int("gb_max_leaf_nodes", 7, 31),
+            "gb_min_samples_leaf": trial.suggest_int("gb_min_samples_leaf", 5, 60),
+            "gb_l2_regularization": trial.suggest_float("gb_l2_regularization", 1e-4, 10.0, log=True)}
+
+
+def _mlp_space(trial) -> dict:
+    return {"mlp_width": trial.suggest_int("mlp_width", 16, 128, log=True),
+            "mlp_alpha": trial.suggest_float("mlp_alpha", 1e-5, 1e-1, log=True),
+            "mlp_learning_rate": trial.suggest_float("mlp_learning_rate", 3e-4, 1e-2, log=True)}
+
+
+#: Search space per GFA member: ``trial -> GFAEnsemble parameters``.
+GFA_SEARCH_SPACES: dict[str, Callable[[Any], dict]] = {"svm": _svm_space, "rf": _rf_space, "gb": _gb_space,
+                                                        "mlp": _mlp_space}
+
+
+@dataclass
+class TrainedModel:
+    """What a retrain hands to the registry (``db.registry.save_model_version``)."""
+
+    model: Any
+    kind: str
+    hyperparameters: dict
+    metrics: dict
+    studies: dict = field(default_factory=dict)  # member -> optuna.Study (not stored)
+
+
+def study_name_for(kind: str, campaign: int | str | None = None, member: str | None = None) -> str:
+    """``gfa-ensemble/campaign-3/svm``; ``global`` when no campaign (``vitrify model train``)."""
+    scope = "global" if campaign is None else (f"campaign-{campaign}" if isinstance(campaign, int) else str(campaign))
+    return "/".join([kind, scope] + ([member] if member else []))
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_study(study_name: str, storage: str | None, *, direction: str, seed: int):
+    """Create or load (``load_if_exists``) a study; the TPE seed is offset by the trials
+    already stored so a resumed study does not re-draw its first random points."""
+    import optuna
+
+    _quiet_optuna()
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, direction=direction,
+                                pruner=pruner)
+    n_done = len(study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=int(seed) + n_done, n_startup_trials=TPE_STARTUP_TRIALS)
+    return study
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(float(value))
+
+
+def best_params(study) -> dict:
+    """Best completed trial's parameters, {} when the study has none."""
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and _finite(t.value)]
+    if not done:
+        return {}
+    return dict(study.best_trial.params)
+
+
+# --------------------------------------------------------------------------- GFA
+
+
+def _subsample(n: int, max_rows: int | None, seed: int) -> np.ndarray:
+    if max_rows is None or n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=int(max_rows), replace=False))
+
+
+def _member_score(est, name: str, Xs: np.ndarray) -> np.ndarray:
+    if name == "svm":
+        return est.decision_function(Xs)
+    return est.predict_proba(Xs)[:, 1]
+
+
+def tune_gfa_member(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: Sequence[str],
+    member: str,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    storage: str | None,
+    study_name: str,
+    seed: int = 0,
+    base_params: dict | None = None,
+    n_splits: int = 3,
+    sample_weight: np.ndarray | None = None,
+):
+    """Run ``n_trials`` more trials (within ``timeout_s``) of ``member``'s study on a design matrix.
+
+    Objective: mean ROC-AUC over system-grouped folds (fixed fold seed, so trials are
+    comparable); the pruner sees the running mean after every fold.
+    """
+    import optuna
+
+    from discovery.evaluation import grouped_splits
+    from discovery.models import _single_threaded, member_estimator
+
+    if member not in GFA_SEARCH_SPACES:
+        raise ValueError(f"unknown member {member!r}; known: {sorted(GFA_SEARCH_SPACES)}")
+    y = np.asarray(y, dtype=int)
+    splits = grouped_splits(groups, n_splits, seed)
+    folds = []
+    for train, test in splits:
+        if len(set(y[train].tolist())) < 2 or len(set(y[test].tolist())) < 2:
+            continue
+        scaler = StandardScaler().fit(X[train])
+        folds.append((scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test],
+                      None if sample_weight is None else sample_weight[train]))
+    study = open_study(study_name, storage, direction="maximize", seed=seed)
+    space = GFA_SEARCH_SPACES[member]
+    base = dict(base_params or {})
+    if member == "svm":
+        base["calibration_folds"] = 0  # only the ranking (ROC-AUC) matters while tuning
+
+    def objective(trial) -> float:
+        params = {**base, **space(trial)}
+        aucs = []
+        for step, (Xtr, ytr, Xte, yte, w) in enumerate(folds):
+            est = member_estimator(member, params, X.shape[1])
+            with _single_threaded():
+                est.fit(Xtr, ytr, sample_weight=w)
+                aucs.append(roc_auc_score(yte, _member_score(est, member, Xte)))
+            trial.report(float(np.mean(aucs)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(aucs))
+
+    if folds and n_trials > 0:
+        study.optimize(objective, n_trials=int(n_trials), timeout=timeout_s, gc_after_trial=False)
+    return study
+
+
+def _clean_metrics(values: dict) -> dict:
+    """JSON-safe metrics: NaN/inf dropped (PostgreSQL's JSON rejects them), numpy scalars -> Python."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            out[k] = _clean_metrics(v)
+        elif isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, (int, np.integer)):
+            out[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            if math.isfinite(float(v)):
+                out[k] = float(v)
+        elif v is None or isinstance(v, (str, list)):
+            out[k] = v
+    return out
+
+
+def train_gfa_model(
+    data: LabelledSet,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    storage: str | None,
+    study_name: str,
+    seed: int = 0,
+    tune: Sequence[str] = ("svm",),
+    max_tune_rows: int | None = 1500,
+    cv_folds: int = 3,
+    compute_metrics: bool = True,
+    base_params: dict | None = None,
+    liquidus=None,
+    modulus_model=None,
+) -> TrainedModel:
+    """Tune (continuing the stored studies), evaluate under grouped CV, and fit the GFA ensemble.
+
+    ``study_name`` is the prefix of the members' studies (``<study_name>/<member>``), e.g.
+    ``study_name_for("gfa-ensemble", campaign_id)``. Every member's hyperparameters come
+    from its study's best trial when one exists (tuned now or earlier), else the defaults
+    (``base_params`` override the defaults). Metrics: grouped-CV ROC-AUC, balanced
+    accuracy, Sun's E (with P_target, P_whole, the P_target > 0.3 rule), calibration error,
+    per-member ROC-AUC, n_train, timings and the study bookkeeping.
+    """
+    from discovery.evaluation import cross_validate_gfa
+    from discovery.features import featurizable
+    from discovery.models import ENSEMBLE_MEMBERS, GFAEnsemble, GlassFormingModel
+
+    started = time.perf_counter()
+    usable = featurizable(data.matrix())
+    n_unfeaturizable = int((~usable).sum())
+    clean = data.subset(usable)
+    if len(set(clean.labels.tolist())) < 2:
+        raise ValueError("training data need both glass and non-glass labels")
+    template = GlassFormingModel(GFAEnsemble(random_state=seed), liquidus=liquidus)
+    template.liquidus = template._liquidus()
+    X = template.design_matrix(clean.matrix(), clean.routes)
+    y = clean.labels
+    groups = clean.systems
+    weights = None if clean.weights is None else np.asarray(clean.weights, dtype=float)
+
+    params: dict = {"random_state": seed, **(base_params or {})}
+    studies = {}
+    study_info = {}
+    tune_started = time.perf_counter()
+    for member in ENSEMBLE_MEMBERS:
+        name = f"{study_name}/{member}"
+        if member in tune:
+            idx = _subsample(len(y), max_tune_rows, seed)
+            before = time.perf_counter()
+            study = tune_gfa_member(X[idx], y[idx], groups[idx], member, n_trials=n_trials, timeout_s=timeout_s,
+                                    storage=storage, study_name=name, seed=seed, base_params=params,
+                                    sample_weight=None if weights is None else weights[idx])
+            studies[member] = study
+            study_info[member] = {"study": name, "trials_total": len(study.trials),
+                                  "seconds": round(time.perf_counter() - before, 2)}
+        elif storage is not None:
+            study = _existing_study(name, storage)
+            if study is None:
+                continue
+            studies[member] = study
+            study_info[member] = {"study": name, "trials_total": len(study.trials), "seconds": 0.0}
+        else:
+            continue
+        found = best_params(studies[member])
+        params.update(found)
+        if found:
+            study_info[member]["best_value"] = float(studies[member].best_value)
+    tune_seconds = time.perf_counter() - tune_started
+
+    model = GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus, modulus_model=modulus_model)
+    metrics: dict = {}
+    cv_seconds = 0.0
+    if compute_metrics and len(set(groups.tolist())) >= 2:
+        before = time.perf_counter()
+        result = cross_validate_gfa(clean, lambda: GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus),
+                                    protocol="grouped", n_splits=cv_folds, seed=seed, design=X)
+        cv_seconds = time.perf_counter() - before
+        per = result.metrics()
+        ens = per["ensemble"]
+        svm = per["svm"]
+        metrics.update({
+            "grouped_cv_roc_auc": ens["roc_auc"],
+            "grouped_cv_balanced_accuracy": ens["balanced_accuracy"],
+            "grouped_cv_sun_e": ens["sun_e"],
+            "grouped_cv_p_target": ens["p_target"],
+            "grouped_cv_p_whole": ens["p_whole"],
+            "grouped_cv_sun_e_valid": ens["sun_e_valid"],
+            "grouped_cv_ece": ens["ece"],
+            "grouped_cv_svm_roc_auc": svm["roc_auc"],
+            "grouped_cv_svm_balanced_accuracy": svm["balanced_accuracy"],
+            "grouped_cv_svm_sun_e": svm["sun_e"],
+            "cv_folds": result.n_splits,
+            "cv_protocol": "GroupKFold by chemical system",
+        })
+        for member in ENSEMBLE_MEMBERS:
+            if member in per:
+                metrics[f"grouped_cv_{member}_roc_auc"] = per[member]["roc_auc"]
+    before = time.perf_counter()
+    model.fit_design(X, y, weights)
+    model.n_unfeaturizable_ = n_unfeaturizable
+    fit_seconds = time.perf_counter() - before
+    metrics.update({
+        "n_train": model.n_train_,
+        "n_unfeaturizable": n_unfeaturizable,
+        "n_systems": int(len(set(groups.tolist()))),
+        "tune_seconds": round(tune_seconds, 2),
+        "cv_seconds": round(cv_seconds, 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "optuna": study_info,
+    })
+    hyper = model.get_params()
+    return TrainedModel(model, model.kind, _clean_metrics(hyper), _clean_metrics(metrics), studies)
+
+
+def _existing_study(name: str, storage: str):
+    import optuna
+
+    _quiet_optuna()
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+# --------------------------------------------------------------------------- modulus
+
+
+def tune_modulus_member(
+    data,
+    member: str,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    storage: str | None,
+    study_name: str,
+    seed: int = 0,
+    target: str = "E",
+    n_splits: int = 5,
+):
+    """Minimize the grouped-CV MAE (GPa) of one modulus member; the study continues if it exists."""
+    import optuna
+
+    from discovery.modulus import SEARCH_SPACES, grouped_cv_mae
+
+    if member not in SEARCH_SPACES:
+        raise ValueError(f"unknown modulus member {member!r}; known: {sorted(SEARCH_SPACES)}")
+    study = open_study(study_name, storage, direction="minimize", seed=seed)
+    space = SEARCH_SPACES[member]
+
+    def objective(trial) -> float:
+        params = space(trial)
+
+        def on_fold(step: int, running: float) -> None:
+            trial.report(running, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        return grouped_cv_mae(data, member, params, target=target, n_splits=n_splits, seed=seed, on_fold=on_fold)
+
+    if n_trials > 0:
+        study.optimize(objective, n_trials=int(n_trials), timeout=timeout_s, gc_after_trial=False)
+    return study
+
+
+def train_modulus_model(
+    data,
+    *,
+    n_trials: int,
+    timeout_s: float | None,
+    storage: str | None,
+    study_name: str,
+    seed: int = 0,
+    tune: Sequence[str] = ("poly", "lasso", "rf", "mlp"),
+    target: str = "E",
+    compute_metrics: bool = True,
+    cv_folds: int = 5,
+) -> TrainedModel:
+    """Tune (on Young's modulus, continuing stored studies), evaluate and fit the modulus ensemble.
+
+    ``data``: :class:`discovery.modulus.ModulusData` (read from the shared data at run
+    time). Metrics: grouped-CV MAE / R^2 (GPa) of the rule-of-mixtures baseline, every
+    member and the ensemble, per target (``grouped_cv_<target>_<model>_mae``...).
+    """
+    from discovery.modulus import MODULUS_MEMBERS, TARGETS, ModulusEnsemble, cross_validate_modulus
+
+    started = time.perf_counter()
+    params: dict = {}
+    studies, study_info = {}, {}
+    for member in MODULUS_MEMBERS:
+        name = f"{study_name}/{member}"
+        if member in tune:
+            before = time.perf_counter()
+            study = tune_modulus_member(data, member, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
+                                        study_name=name, seed=seed, target=target, n_splits=cv_folds)
+            study_info[member] = {"study": name, "trials_total": len(study.trials),
+                                  "seconds": round(time.perf_counter() - before, 2)}
+        elif storage is not None:
+            study = _existing_study(name, storage)
+            if study is None:
+                continue
+            study_info[member] = {"study": name, "trials_total": len(study.trials), "seconds": 0.0}
+        else:
+            continue
+        studies[member] = study
+        found = best_params(study)
+        params.update(found)
+        if found:
+            study_info[member]["best_value"] = float(study.best_value)
+    tune_seconds = time.perf_counter() - started
+    metrics: dict = {}
+    if compute_metrics:
+        for t in TARGETS:
+            if np.isfinite(data.targets[t]).sum() < 2 * cv_folds:
+                continue
+            per = cross_validate_modulus(data, t, params=params, n_splits=cv_folds, seed=seed).metrics()
+            for model_name, m in per.items():
+                key = model_name.replace(" ", "_")
+                metrics[f"grouped_cv_{t}_{key}_mae"] = m["mae"]
+                metrics[f"grouped_cv_{t}_{key}_r2"] = m["r2"]
+            metrics[f"grouped_cv_{t}_ensemble_mean_std"] = per["ensemble"]["mean_std"]
+    model = ModulusEnsemble(params=params, random_state=seed).fit(data)
+    metrics.update({
+        "n_train": {t: n for t, n in model.n_train_.items()},
+        "cv_folds": cv_folds,
+        "cv_protocol": "GroupKFold by chemical system",
+        "tune_seconds": round(tune_seconds, 2),
+        "total_seconds": round(time.perf_counter() - started, 2),
+        "optuna": study_info,
+    })
+    return TrainedModel(model, model.kind, _clean_metrics(model.get_params()), _clean_metrics(metrics), studies)

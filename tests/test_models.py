@@ -1,0 +1,189 @@
+"""GFA models on small real data (Sun 2017 binaries, Landolt ternaries): the SVM's P_GFA, the
+ensemble's members / mean / spread, routes, calibration and scoring invariances."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from discovery.composition import CompositionMatrix
+from discovery.evaluation import expected_calibration_error, load_labelled_csv, reliability_table
+from discovery.models import (
+    ENSEMBLE_MEMBERS,
+    GFAEnsemble,
+    GlassFormingClassifier,
+    GlassFormingModel,
+    Scores,
+    encode_routes,
+    route_features,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
+# Binary systems with both outcomes, from rare to common glass formers, plus some all-crystalline ones.
+SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr", "Fe-Zr", "Al-La", "Ag-Cu", "Cu-Ni")
+
+
+@lru_cache(maxsize=1)
+def liquidus_model():
+    """The shipped default liquidus regressor; before it ships, the same model fitted on the shippable sources."""
+    from discovery import liquidus
+
+    try:
+        return liquidus.default_regressor()
+    except FileNotFoundError:
+        data = liquidus.load_liquidus_data(SHARED, liquidus.SHIPPABLE_SOURCES)
+        return liquidus.LiquidusRegressor(n_estimators=100).fit(data.matrix, data.t_liquidus)
+
+
+@lru_cache(maxsize=1)
+def binary_data():
+    data = load_labelled_csv(BINARY)
+    return data.subset(np.isin(data.systems, SYSTEMS))
+
+
+@lru_cache(maxsize=1)
+def fitted_ensemble() -> GlassFormingModel:
+    return GlassFormingModel(GFAEnsemble(rf_n_estimators=30, gb_max_iter=60), liquidus=liquidus_model()).fit(binary_data())
+
+
+def test_fast_rbf_decision_matches_libsvm():
+    data = binary_data()
+    model = GlassFormingModel(GlassFormingClassifier(C=3.0, calibration_folds=0), liquidus=liquidus_model())
+    X = model.design_matrix(data.matrix(), data.routes)
+    clf = GlassFormingClassifier(C=3.0, calibration_folds=0).fit(X, data.labels)
+    ours = clf.decision_function(X)
+    libsvm = clf.svc_.decision_function(clf.scaler_.transform(X))
+    assert np.max(np.abs(ours - libsvm)) < 2e-3
+    assert np.mean((ours > 0) == (libsvm > 0)) > 0.999
+    exact = GlassFormingClassifier(C=3.0, calibration_folds=0, kernel_dtype="float64").fit(X, data.labels)
+    assert np.allclose(exact.decision_function(X), libsvm, atol=1e-9)
+
+
+def test_ensemble_scores_are_members_mean_and_spread():
+    model = fitted_ensemble()
+    assert model.kind == "gfa-ensemble"
+    assert model.member_names == ENSEMBLE_MEMBERS
+    matrix = CompositionMatrix.from_formulas(["Cu50Zr50", "Cu64Zr36", "Cu100", "Ag50Cu50", "Ni60Zr40"])
+    s = model.score(matrix, "melt-spinning")
+    assert isinstance(s, Scores)
+    assert s.members.shape == (4, 5)
+    assert np.allclose(s.glass_probability, s.members.mean(axis=0))
+    assert np.allclose(s.uncertainty, s.members.std(axis=0))
+    assert np.all((s.members >= 0) & (s.members <= 1))
+    X = model.design_matrix(matrix, "melt-spinning")
+    assert np.array_equal(s.p_gfa, model.estimator_.members_["svm"].decision_function(model.estimator_.transform_inputs(X)))
+    assert np.all(np.isnan(s.modulus_gpa)) and np.all(np.isnan(s.modulus_uncertainty_gpa))
+    # behaviour on real data: Cu-Zr glasses near Cu64Zr36 / Cu50Zr50, pure Cu and Ag-Cu do not form glasses
+    assert s.glass_probability[1] > 0.5 and s.glass_probability[0] > 0.5
+    assert s.glass_probability[2] < 0.3 and s.glass_probability[3] < 0.3
+    assert s.p_gfa[1] > 0 > s.p_gfa[2]
+
+
+def test_scoring_is_chunk_and_thread_invariant():
+    model = fitted_ensemble()
+    rng = np.random.default_rng(0)
+    f = rng.dirichlet(np.ones(3), size=700)
+    matrix = CompositionMatrix(("Cu", "Ni", "Zr"), f)
+    routes = rng.choice(["melt-spinning", "sputtering", "unknown"], size=700)
+    whole = model.score(matrix, routes, chunk_size=10_000)
+    parts = model.score(matrix, routes, chunk_size=128, n_jobs=2)
+    for name in ("p_gfa", "glass_probability", "uncertainty"):
+        assert np.allclose(getattr(whole, name), getattr(parts, name), rtol=0, atol=1e-12)
+    assert whole.members.shape == (4, 700)
+
+
+def test_in_sample_and_grouped_behaviour_on_real_data():
+    from sklearn.metrics import roc_auc_score
+
+    data = binary_data()
+    model = fitted_ensemble()
+    s = model.score(data.matrix(), data.routes)
+    assert roc_auc_score(data.labels, s.glass_probability) > 0.95
+    assert model.n_train_ == len(data) and model.n_unfeaturizable_ == 0
+    params = model.get_params()
+    json.dumps(params)  # stored as ModelVersion.hyperparameters
+    assert params["svm_C"] == 10.0 and params["members"] == list(ENSEMBLE_MEMBERS)
+
+
+def test_route_encoding_and_sputtering_monotone_in_gradient_boosting():
+    onehot = encode_routes(["melt-spinning", "sputtering", "casting", "unknown"], 4)
+    assert np.array_equal(onehot, np.eye(4))
+    feats = route_features(["melt-spinning", "sputtering", "casting", "unknown", "suction casting"], 5)
+    assert feats.tolist() == [[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 0, 1]]
+    with pytest.raises(ValueError, match="unknown processing route"):
+        route_features(["laser"], 1)
+
+    landolt = load_labelled_csv(SHARED / "matminer_glass_ternary_landolt" / "glass_ternary_landolt.csv")
+    sputter_systems = set(landolt.systems[landolt.routes == "sputtering"].tolist())
+    from discovery.features import featurizable
+
+    data = landolt.subset(np.isin(landolt.systems, sorted(sputter_systems)[:25]))
+    data = data.subset(featurizable(data.matrix()))
+    assert {"sputtering", "melt-spinning"} <= set(data.routes.tolist())
+    model = GlassFormingModel(GFAEnsemble(members=("svm", "gb"), gb_max_iter=60), liquidus=liquidus_model()).fit(data)
+    matrix = data.matrix()
+    melt = model.score(matrix, "melt-spinning")
+    sput = model.score(matrix, "sputtering")
+    cast = model.score(matrix, "casting")
+    gb = list(model.member_names).index("gb")
+    assert np.all(sput.members[gb] >= melt.members[gb] - 1e-12)
+    assert np.all(cast.members[gb] <= melt.members[gb] + 1e-12)
+
+
+def test_calibrated_probability_is_reliable_on_held_out_data():
+    """Platt scaling on out-of-fold P_GFA: reliable probabilities on compositions never seen in training."""
+    from sklearn.model_selection import train_test_split
+
+    data = load_labelled_csv(BINARY)
+    from discovery.features import featurizable
+
+    data = data.subset(featurizable(data.matrix()))
+    model = GlassFormingModel(GlassFormingClassifier(C=3.0), liquidus=liquidus_model())
+    X = model.design_matrix(data.matrix(), data.routes)
+    train, test = train_test_split(np.arange(len(data)), test_size=0.4, stratify=data.labels, random_state=0)
+    model.fit_design(X[train], data.labels[train])
+    p_gfa, members = model.score_design(X[test])
+    prob = members[0]
+    y = data.labels[test]
+    assert expected_calibration_error(y, prob) < 0.06
+    mean_pred, frac_pos, counts = reliability_table(y, prob, n_bins=5)
+    well_filled = counts >= 50
+    assert well_filled.sum() >= 2
+    assert np.all(np.abs(mean_pred[well_filled] - frac_pos[well_filled]) < 0.12)
+    # the sigmoid is monotone in P_GFA with P(glass) = 0.5 near the hyperplane
+    order = np.argsort(p_gfa)
+    assert np.all(np.diff(prob[order]) >= -1e-12)
+    # uncalibrated check: the raw in-sample Platt fit is more over-confident than the out-of-fold one
+    assert abs(mean_pred[well_filled].mean() - frac_pos[well_filled].mean()) < 0.1
+
+
+def test_modulus_model_fills_scores():
+    from discovery.modulus import ModulusEnsemble, load_modulus_data
+
+    mdata = load_modulus_data(SHARED)
+    mod = ModulusEnsemble(targets=("E",), params={"rf_n_estimators": 50}).fit(mdata)
+    model = fitted_ensemble()
+    matrix = CompositionMatrix.from_formulas(["Cu50Zr50", "Cu64Zr36"])
+    try:
+        model.with_modulus(mod)
+        s = model.score(matrix, "unknown")
+    finally:
+        model.modulus_model = None
+    assert np.all((s.modulus_gpa > 60) & (s.modulus_gpa < 130))
+    assert np.all(s.modulus_uncertainty_gpa >= 0)
+
+
+def test_full_features_match_featurize():
+    from discovery.features import base_features, featurize
+    from discovery.models import _full_features
+
+    matrix = CompositionMatrix.from_formulas(["Cu50Zr45Al5", "Ni60Nb40", "Fe80B20"])
+    base = base_features(matrix)
+    t_liq = liquidus_model().predict(base)
+    assert np.allclose(_full_features(base, t_liq), featurize(matrix, t_liquidus=t_liq), rtol=1e-12, atol=1e-12)
