@@ -375,6 +375,7 @@ class _Plan:
     old: Outcome | None  # the revision a correction supersedes
     sample_id: str | None
     requested: str | None  # canonical composition the job asked for
+    requested_row: CompositionRow | None = None
 
 
 def _load_by_id(session: Session, model, ids: set[int]) -> dict[int, Any]:
@@ -435,11 +436,18 @@ def check_reports(
             errors.extend(exc.errors)
     corrected = _load_by_id(session, Outcome, {v.correction_of for _, v in valid if v.correction_of})
     job_ids = {v.job_id for _, v in valid if v.job_id} | {o.job_id for o in corrected.values() if o.job_id}
-    jobs: dict[int, Job] = _load_by_id(session, Job, job_ids)
+    jobs: dict[int, Job] = {}
+    requested: dict[int, CompositionRow] = {}
+    ids_list = sorted(job_ids)
+    for start in range(0, len(ids_list), 900):  # each job with the composition it asked for
+        query = select(Job, CompositionRow).join(CompositionRow, Job.composition_id == CompositionRow.id).where(
+            Job.id.in_(ids_list[start : start + 900]))
+        for job, comp in session.exec(query).all():
+            jobs[job.id] = job
+            requested[comp.id] = comp
     current_by_job = _current_outcomes(session, Outcome.job_id, set(jobs))
     sample_ids = {v.sample_id for _, v in valid if v.sample_id} | {o.sample_id for o in corrected.values() if o.sample_id}
     current_by_sample = _current_outcomes(session, Outcome.sample_id, sample_ids)
-    requested = {c.id: c for c in _load_by_id(session, CompositionRow, {j.composition_id for j in jobs.values()}).values()}
 
     plans: list[_Plan] = []
     seen_job: dict[int, tuple[int | None, SynthesisResult]] = {}
@@ -501,7 +509,7 @@ def check_reports(
         if errs:
             errors.extend(errs)
             continue
-        plans.append(_Plan(row, v, job, old, sample_id, asked.canonical if asked is not None else None))
+        plans.append(_Plan(row, v, job, old, sample_id, asked.canonical if asked is not None else None, asked))
     return plans, errors
 
 
@@ -556,7 +564,10 @@ def write_reports(
     """Store checked plans (from :func:`check_reports`). Corrections flip the old revision's
     ``is_current`` only if it is still current (a concurrent correction makes this one fail)."""
     now = utcnow()
-    comp_rows = get_or_create_compositions(session, [p.valid.composition for p in plans])
+    comp_rows = {p.requested_row.canonical: p.requested_row for p in plans if p.requested_row is not None}
+    others = [p.valid.composition for p in plans if p.valid.composition.canonical not in comp_rows]
+    if others:  # made as asked (the usual case) needs no lookup
+        comp_rows.update(get_or_create_compositions(session, others))
     for p in plans:
         if p.old is not None:
             done = session.execute(
