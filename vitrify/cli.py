@@ -335,3 +335,6 @@ app.add_typer(token_app, name="token")
 app.command("serve")(serve)
 from vitrify.cli_replay import replay  # noqa: E402
 app.command("replay")(replay)
+from vitrify.cli_model import model_app, predict  # noqa: E402
+app.add_typer(model_app, name="model")
+app.command("predict")(predict)
