@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Iterable, Sequence, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -724,51 +724,52 @@ def pending_lab_results(campaign_id: int, *, engine: Engine | None = None) -> La
     Sends the campaign's new experiment jobs on their way (operator approval if required,
     then tonight's budget), and returns the lab results that arrived since the previous
     call. Results need no further ingestion: they are current outcomes already, so the next
-    retraining uses them.
+    retraining uses them. Runs in its own short write transaction: call it outside any open
+    one (or use :func:`collect_lab_results` inside yours).
     """
     from db.session import get_engine
 
-    engine = engine or get_engine()
+    return run_write(engine or get_engine(), lambda session: collect_lab_results(session, campaign_id))
 
-    def work(session: Session) -> LabProgress:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise LabError(f"no campaign {campaign_id}", 404)
-        progress = LabProgress(campaign_id=campaign_id, stop_requested=campaign.status == CampaignStatus.STOPPED.value)
-        if not progress.stop_requested:
-            approval = request_approvals(session, campaign)
-            progress.approval_id = approval.id if approval is not None else None
-            progress.released = release_jobs(session, campaign)
-        new = session.exec(
-            select(Outcome).join(Job, Outcome.job_id == Job.id).where(
-                Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
-                Outcome.source == OutcomeSource.LAB.value, Outcome.id > (campaign.lab_seen_outcome_id or 0),
-            ).order_by(Outcome.id)
-        ).scalars().all()
-        progress.new_outcomes = outcome_rows(session, new)
-        progress.glasses = sum(1 for o in new if o.is_current and o.glass_label == 1)
-        if new:
-            campaign.lab_seen_outcome_id = max(o.id for o in new)
-            session.add(campaign)
-        counts = dict(session.exec(
-            select(Job.status, func.count()).where(
-                Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
-                or_(Job.released_at.is_not(None), Job.status != JobStatus.QUEUED.value),
-            ).group_by(Job.status)
-        ).all())
-        progress.in_lab = counts.get(JobStatus.QUEUED.value, 0) + counts.get(JobStatus.RUNNING.value, 0)
-        progress.awaiting_approval = counts.get(JobStatus.AWAITING_APPROVAL.value, 0)
-        progress.held = session.exec(
-            select(func.count()).select_from(Job).where(
-                Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
-                Job.status == JobStatus.QUEUED.value, Job.released_at.is_(None),
-            )
-        ).scalar_one()
-        progress.budget = budget_status(session, campaign)
-        session.flush()
-        return progress
 
-    return run_write(engine, work)
+def collect_lab_results(session: Session, campaign_id: int) -> LabProgress:
+    """:func:`pending_lab_results` inside the caller's transaction."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LabError(f"no campaign {campaign_id}", 404)
+    progress = LabProgress(campaign_id=campaign_id, stop_requested=campaign.status == CampaignStatus.STOPPED.value)
+    if not progress.stop_requested:
+        approval = request_approvals(session, campaign)
+        progress.approval_id = approval.id if approval is not None else None
+        progress.released = release_jobs(session, campaign)
+    new = session.exec(
+        select(Outcome).join(Job, Outcome.job_id == Job.id).where(
+            Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
+            Outcome.source == OutcomeSource.LAB.value, Outcome.id > (campaign.lab_seen_outcome_id or 0),
+        ).order_by(Outcome.id)
+    ).scalars().all()
+    progress.new_outcomes = outcome_rows(session, new)
+    progress.glasses = sum(1 for o in new if o.is_current and o.glass_label == 1)
+    if new:
+        campaign.lab_seen_outcome_id = max(o.id for o in new)
+        session.add(campaign)
+    counts = dict(session.exec(
+        select(Job.status, func.count()).where(
+            Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
+            or_(Job.released_at.is_not(None), Job.status != JobStatus.QUEUED.value),
+        ).group_by(Job.status)
+    ).all())
+    progress.in_lab = counts.get(JobStatus.QUEUED.value, 0) + counts.get(JobStatus.RUNNING.value, 0)
+    progress.awaiting_approval = counts.get(JobStatus.AWAITING_APPROVAL.value, 0)
+    progress.held = session.exec(
+        select(func.count()).select_from(Job).where(
+            Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value,
+            Job.status == JobStatus.QUEUED.value, Job.released_at.is_(None),
+        )
+    ).scalar_one()
+    progress.budget = budget_status(session, campaign)
+    session.flush()
+    return progress
 
 
 def stop_campaign(session: Session, campaign_id: int, *, token: ApiToken) -> dict:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import psutil
@@ -20,7 +19,6 @@ from db.local_postgres import free_port
 from db.models import Measurement, Outcome
 from vitrify.intake.app import create_app, serve_in_thread
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
