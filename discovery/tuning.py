@@ -96,6 +96,27 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def project_storage(url: str):
+    """Optuna RDB storage on the project database URL.
+
+    vitrify's own Alembic migrations own the ``alembic_version`` table of that database, and
+    Optuna's storage reads the same table to check *its* schema version -- finding vitrify's
+    revision it would refuse to start ("no longer compatible with the table schema"). So the
+    check is skipped: Optuna creates its tables (``studies``, ``trials``...) with its current
+    schema (``create_all``) and leaves ``alembic_version`` alone because it is not empty.
+    The database must therefore be migrated by vitrify first (``db.migrate.upgrade``; every
+    CLI command does); on an empty database Optuna would stamp ``alembic_version`` itself.
+    """
+    import optuna
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3 is the driver vitrify ships
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}  # the campaign and the CLI share the file
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=True)
+
+
 def open_study(study_name: str, storage: str | None, *, direction: str, seed: int):
     """Create or load (``load_if_exists``) a study; the TPE seed is offset by the trials
     already stored so a resumed study does not re-draw its first random points."""
@@ -103,7 +124,8 @@ def open_study(study_name: str, storage: str | None, *, direction: str, seed: in
 
     _quiet_optuna()
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
-    study = optuna.create_study(study_name=study_name, storage=storage, load_if_exists=True, direction=direction,
+    backend = project_storage(storage) if isinstance(storage, str) else storage
+    study = optuna.create_study(study_name=study_name, storage=backend, load_if_exists=True, direction=direction,
                                 pruner=pruner)
     n_done = len(study.trials)
     study.sampler = optuna.samplers.TPESampler(seed=int(seed) + n_done, n_startup_trials=TPE_STARTUP_TRIALS)
@@ -340,7 +362,7 @@ def _existing_study(name: str, storage: str):
 
     _quiet_optuna()
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=project_storage(storage))
     except KeyError:
         return None
 

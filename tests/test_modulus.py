@@ -1,0 +1,102 @@
+"""Elastic moduli from real data (Xiong 2020 EM, DMREF v5): baseline, ensemble, grouped CV, licence guard."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from discovery.composition import CompositionMatrix
+from discovery.modulus import (
+    ModulusEnsemble,
+    cross_validate_modulus,
+    load_modulus_data,
+    load_modulus_table,
+    rule_of_mixtures,
+    youngs_from_bulk_shear,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+@lru_cache(maxsize=1)
+def table():
+    return load_modulus_table(SHARED)
+
+
+@lru_cache(maxsize=1)
+def data():
+    return load_modulus_data(SHARED)
+
+
+def test_youngs_modulus_from_bulk_and_shear():
+    # isotropic identity: nu = (3K - 2G) / (2(3K + G)), E = 2G(1 + nu)
+    k, g = 114.0, 37.0
+    nu = (3 * k - 2 * g) / (2 * (3 * k + g))
+    assert youngs_from_bulk_shear(k, g) == pytest.approx(2 * g * (1 + nu))
+    assert np.isnan(youngs_from_bulk_shear(np.nan, 30.0))
+
+
+def test_rule_of_mixtures_uses_elemental_moduli():
+    from discovery.elements import element_properties
+
+    m = CompositionMatrix.from_formulas(["Cu50Zr50", "Cu100", "Zr65Cu35"])
+    e_cu, e_zr = element_properties(("Cu", "Zr"))["youngs_modulus"]
+    assert np.allclose(rule_of_mixtures(m, "E"), [0.5 * e_cu + 0.5 * e_zr, e_cu, 0.35 * e_cu + 0.65 * e_zr])
+    # an element without a tabulated modulus makes the estimate undefined (never zero-filled)
+    with_n = CompositionMatrix(("Cu", "N", "Zr"), np.array([[0.5, 0.0, 0.5], [0.4, 0.2, 0.4]]))
+    est = rule_of_mixtures(with_n, "E")
+    assert np.isfinite(est[0]) and np.isnan(est[1])
+    with pytest.raises(ValueError):
+        rule_of_mixtures(m, "nu")
+
+
+def test_real_moduli_are_loaded_deduplicated_and_consistent():
+    t = table()
+    assert t["composition"].is_unique
+    assert set(t["sources"]) <= {"xiong", "dmref", "dmref+xiong"}
+    assert (t["sources"].str.contains("dmref")).sum() >= 50
+    xiong_only = t[(t["sources"] == "xiong") & t["K"].notna() & t["G"].notna()]
+    assert len(xiong_only) > 200
+    assert np.allclose(xiong_only["E"], 9 * xiong_only["K"] * xiong_only["G"] / (3 * xiong_only["K"] + xiong_only["G"]))
+    assert t["E"].between(5, 400).all() or t["E"].isna().any()
+    assert len(data()) >= 300
+
+
+def test_grouped_cv_ensemble_beats_rule_of_mixtures():
+    result = cross_validate_modulus(data(), "E", params={"rf_n_estimators": 60}, n_splits=5)
+    systems = result.systems
+    m = result.metrics()
+    assert set(m) == {"rule of mixtures", "poly", "lasso", "rf", "mlp", "ensemble"}
+    assert m["ensemble"]["mae"] < 0.5 * m["rule of mixtures"]["mae"]
+    assert m["ensemble"]["r2"] > 0.85
+    assert m["ensemble"]["mae"] < 12.0
+    assert len(systems) == len(result.y)
+
+
+def test_ensemble_prediction_mean_and_spread():
+    model = ModulusEnsemble(params={"rf_n_estimators": 40}).fit(data())
+    assert model.n_train_["E"] > 300 and model.n_train_["K"] > 250
+    m = CompositionMatrix.from_formulas(["Cu50Zr50", "Pd40Ni40P20", "Mg65Cu25Y10"])
+    members = model.member_predictions(m, "E")
+    mean, std = model.predict_target(m, "E")
+    assert members.shape == (4, 3)
+    assert np.allclose(mean, members.mean(axis=0)) and np.allclose(std, members.std(axis=0))
+    # known magnitudes: Cu-Zr ~ 85-105 GPa, Pd-Ni-P ~ 100-110 GPa, Mg-Cu-Y ~ 45-55 GPa
+    assert 70 < mean[0] < 120 and 80 < mean[1] < 130 and 30 < mean[2] < 70
+    out = model.predict(m)
+    assert set(out) == {"E", "G", "K"}
+    assert np.all(out["G"][0] < out["K"][0])
+
+
+def test_gpl_modulus_data_is_not_in_the_repository():
+    """Xiong et al.'s files are GPL-3: read at run time from ../shared/data, never committed."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert not [f for f in files if "xiong" in f.lower() or f.endswith("EM.csv")]
+    first_alloy = "Zn20Ca20Sr20" + "Yb20Li11Mg9"  # EM.csv's first row, split so this file does not match
+    probe = subprocess.run(["git", "grep", "-l", first_alloy], cwd=REPO, capture_output=True, text=True)
+    assert probe.stdout.strip() == ""
