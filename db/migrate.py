@@ -11,6 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Not Alembic's default "alembic_version": Optuna's RDB storage, which keeps its studies in
+# the same database, runs its own Alembic migrations on that table name.
+VERSION_TABLE = "vitrify_alembic_version"
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -23,7 +26,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def head_revision(engine: Engine) -> str:

@@ -5,9 +5,15 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from db.migrate import VERSION_TABLE
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+
+def _include_object(obj, name, type_, reflected, compare_to) -> bool:
+    # Optuna keeps its study tables in the same database (discovery.tuning); they are not ours.
+    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def run_migrations_online() -> None:
@@ -20,6 +26,8 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            version_table=VERSION_TABLE,
+            include_object=_include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
