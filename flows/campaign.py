@@ -107,6 +107,23 @@ def ingest_task(campaign_id: int, iteration: int, results: list[dict]) -> dict:
         return asdict(summary)
 
 
+@task(name="collect-lab-results", task_run_name="lab-c{campaign_id}-i{iteration}", **_DB_RETRIES)
+def lab_task(campaign_id: int, iteration: int) -> dict:
+    """Release experiment jobs to the lab (approval, nightly budget) and pick up reports that
+    arrived since the last iteration. Never waits for the lab."""
+    from db.lab import pending_lab_results
+
+    progress = pending_lab_results(campaign_id)
+    return {
+        "new_reports": len(progress.new_outcomes),
+        "glasses": progress.glasses,
+        "released": progress.released,
+        "open": progress.open,
+        "awaiting_approval": progress.awaiting_approval,
+        "stop_requested": progress.stop_requested,
+    }
+
+
 def _png_markdown(path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f"![{alt}](data:image/png;base64,{data})"
@@ -204,9 +221,15 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     break
                 t0 = time.perf_counter()
                 batch = propose_task(campaign_id, iteration)
+                lab = lab_task(campaign_id, iteration)
+                if lab["stop_requested"]:
+                    stop_reason = "stopped by an operator"
+                    print("an operator stopped the campaign: no new iteration")
+                    break
                 results = run_jobs_task(campaign_id, iteration)
                 ingested = ingest_task(campaign_id, iteration, results)
                 model = retrain_task(campaign_id, iteration)
+                ingested["glasses"] += lab["glasses"]
                 found_total += ingested["glasses"]
                 picks_total += len(batch)
                 metrics = model["metrics"]
@@ -226,7 +249,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 print(
                     f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
                     f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                    f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
+                    + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
+                    + f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
                     f"{row['seconds']} s"
                 )
                 _iteration_artifacts(campaign_id, iteration, config, batch, row)
@@ -239,8 +263,9 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
             "seconds": round(time.perf_counter() - started, 1),
             "stopped_by": stop_reason,
         }
+        final = CampaignStatus.STOPPED if stop_reason == "stopped by an operator" else CampaignStatus.FINISHED
         with session_scope() as session:
-            loop.finish_campaign(session, _campaign(session, campaign_id), CampaignStatus.FINISHED, summary)
+            loop.finish_campaign(session, _campaign(session, campaign_id), final, summary)
     except BaseException as exc:
         # Ctrl-C is a stop (resumable); anything else is a failure. SIGKILL never gets
         # here: the campaign stays "running" and `vitrify campaign resume` continues it.
