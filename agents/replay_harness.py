@@ -43,8 +43,9 @@ The loop model
 Retraining happens ``budget / batch + 1`` times per seed, so it must be cheap.
 ``model="fast"`` (default) is :class:`FastGlassModel`: the same composition features
 (:func:`discovery.features.featurize`, computed once per composition and cached) and the
-same three route columns as the campaign model, fed to a fixed-hyperparameter random
-forest whose trees are grouped into ``n_members`` sub-forests (the ensemble members:
+same three route columns as the campaign model, fed to a fixed-hyperparameter
+extremely-randomized forest (scikit-learn ExtraTrees; ``forest="random"`` for a random
+forest) whose trees are grouped into ``n_members`` sub-forests (the ensemble members:
 mean = P(glass), spread = uncertainty, members = Thompson samples) plus a
 gradient-boosting member constrained monotone in the route columns. It retrains in a few
 seconds on ~10k rows. ``model="campaign"`` uses the campaign's
@@ -69,7 +70,7 @@ from agents.config import AGENT_NAMES, AgentConfig
 from discovery.composition import Composition, CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
-from discovery.shift import campaign_sample_weights, route_group
+from discovery.shift import campaign_sample_weights, local_campaign_posterior, route_group
 
 REPLAY_SOURCE = "replay"
 
@@ -380,8 +381,11 @@ class FastGlassModel:
     """
 
     def __init__(self, *, n_members: int = 5, trees_per_member: int = 20, gb_member: bool = True,
-                 min_samples_leaf: int = 1, max_features: float = 0.5, random_state: int = 0,
-                 cache: FeatureCache | None = None):
+                 forest: str = "extra", min_samples_leaf: int = 1, max_features: float = 0.5,
+                 random_state: int = 0, cache: FeatureCache | None = None):
+        if forest not in ("extra", "random"):
+            raise ValueError(f"forest must be 'extra' or 'random', got {forest!r}")
+        self.forest = forest
         self.n_members = n_members
         self.trees_per_member = trees_per_member
         self.gb_member = gb_member
@@ -397,7 +401,7 @@ class FastGlassModel:
         return np.hstack([self.cache.get(matrix, names), route_columns(list(routes))])
 
     def fit(self, data: LabelledSet) -> "FastGlassModel":
-        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+        from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 
         from discovery.features import featurizable
 
@@ -411,7 +415,8 @@ class FastGlassModel:
         w = None if data.weights is None else np.asarray(data.weights, dtype=float)[idx]
         if len(np.unique(y)) < 2:
             raise ReplayError("training data need both glass and non-glass rows")
-        self.forest_ = RandomForestClassifier(
+        forest = ExtraTreesClassifier if self.forest == "extra" else RandomForestClassifier
+        self.forest_ = forest(
             n_estimators=self.n_members * self.trees_per_member, min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features, random_state=self.random_state, n_jobs=1,
         ).fit(X, y, sample_weight=w)
@@ -450,11 +455,27 @@ class FastGlassModel:
         return Scores(p_gfa, prob, members.std(axis=0), nan, nan.copy(), members=members)
 
 
-def make_model_factory(model: str | Callable[[], object], seed: int, cache: FeatureCache) -> Callable[[], object]:
+def posterior_scores(scores: Scores, candidates: CompositionMatrix, observed: CompositionMatrix, labels,
+                     **kwargs) -> Scores:
+    """``scores`` with every member's P(glass) updated by the campaign's nearby results
+    (:func:`discovery.shift.local_campaign_posterior`); mean and spread recomputed."""
+    if len(observed) == 0:
+        return scores
+    members = scores.members if scores.members is not None else scores.glass_probability[None, :]
+    post = local_campaign_posterior(members, candidates, observed, labels, **kwargs)
+    prob = post.mean(axis=0)
+    unc = post.std(axis=0) if post.shape[0] > 1 else np.sqrt(prob * (1 - prob))
+    eps = 1e-6
+    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
+                  scores.modulus_uncertainty_gpa, members=post)
+
+
+def make_model_factory(model: str | Callable[[], object], seed: int, cache: FeatureCache,
+                       model_options: dict | None = None) -> Callable[[], object]:
     if callable(model):
         return model
     if model == "fast":
-        return lambda: FastGlassModel(random_state=seed, cache=cache)
+        return lambda: FastGlassModel(random_state=seed, cache=cache, **(model_options or {}))
     if model == "campaign":
         from discovery.models import GlassFormingModel
 
@@ -596,7 +617,7 @@ def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) ->
                 chosen = run.rng.permutation(remaining)[:k]
             else:
                 fitted = train(run)
-                s = score(fitted, remaining)
+                s = score(fitted, remaining, run.picked)
                 incumbent = 1.0 if pool.labels[run.picked].sum() > 0 else 0.5
                 acq = acquisition_scores(cfg, s, incumbent=incumbent, rng=run.rng)
                 acq = np.where(np.isfinite(acq), acq, -np.inf)
@@ -623,7 +644,7 @@ def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) ->
             rest = np.setdiff1d(np.arange(n), np.array(run.picked, dtype=int), assume_unique=True)
             if len(rest) and len(np.unique(pool.labels[rest])) == 2:
                 fitted = train(run)
-                run.final_auc = _auc(pool.labels[rest], score(fitted, rest).glass_probability)
+                run.final_auc = _auc(pool.labels[rest], score(fitted, rest, run.picked).glass_probability)
 
 
 def run_replay(
@@ -637,7 +658,10 @@ def run_replay(
     extra_literature: Sequence[str | Path | LabelledSet] = (),
     shipped_literature: bool = True,
     shift_weights: bool | dict = True,
+    local_posterior: bool | dict = True,
     final_auc: bool = True,
+    model_options: dict | None = None,
+    cache: FeatureCache | None = None,
     on_batch: Callable[[dict], None] | None = None,
 ) -> ReplayResult:
     """Replay ``agent`` on ``pool`` (see the module docstring). Seeds 0..seeds-1.
@@ -656,9 +680,11 @@ def run_replay(
     if len(np.unique(literature.labels)) < 2:
         raise ReplayError("after removing the pool's systems the literature has fewer than two classes")
     weight_kwargs = shift_weights if isinstance(shift_weights, dict) else {}
+    local_kwargs = local_posterior if isinstance(local_posterior, dict) else {}
     campaign_route = pool.campaign_route
-    cache = FeatureCache()
-    runs = [_SeedRun(s, np.random.default_rng([s, 7919]), make_model_factory(model, s, cache)) for s in range(seeds)]
+    cache = cache if cache is not None else FeatureCache()
+    runs = [_SeedRun(s, np.random.default_rng([s, 7919]), make_model_factory(model, s, cache, model_options))
+            for s in range(seeds)]
     names = pool.names
 
     def train(run: _SeedRun):
@@ -670,11 +696,15 @@ def run_replay(
         run.fit_seconds += time.perf_counter() - t
         return fitted
 
-    def score(fitted, rows: np.ndarray) -> Scores:
+    def score(fitted, rows: np.ndarray, picked: list[int]) -> Scores:
         sub = pool.matrix.take(rows)
         if isinstance(fitted, FastGlassModel):
-            return fitted.score(sub, pool.routes[rows], names=[names[i] for i in rows])
-        return fitted.score(sub, pool.routes[rows])
+            out = fitted.score(sub, pool.routes[rows], names=[names[i] for i in rows])
+        else:
+            out = fitted.score(sub, pool.routes[rows])
+        if local_posterior is not False and picked:
+            out = posterior_scores(out, sub, pool.matrix.take(picked), pool.labels[picked], **local_kwargs)
+        return out
 
     from threadpoolctl import threadpool_limits
 
@@ -687,7 +717,9 @@ def run_replay(
     random_sim = [curve_from_labels(pool.labels[rs_rng.permutation(n)[: picks[-1]]], picks) for _ in range(seeds)]
     settings = {
         "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
+        "model_options": model_options or {},
         "shift_weights": (weight_kwargs or "defaults") if shift_weights is not False else None,
+        "local_posterior": (local_kwargs or "defaults") if local_posterior is not False else None,
         "training": train_info,
         "fit_seconds_per_seed": [round(r.fit_seconds, 2) for r in runs],
     }

@@ -118,3 +118,93 @@ def weighted(data, campaign_route: str, **kwargs):
 
     w = campaign_sample_weights(data.sources, data.routes, campaign_route, **kwargs)
     return LabelledSet(list(data.compositions), data.routes.copy(), data.labels.copy(), data.sources.copy(), w)
+
+
+# --------------------------------------------------------------------------------------
+# local correction of the literature prior by the campaign's own results
+# --------------------------------------------------------------------------------------
+
+#: Kernel length (atomic-fraction units) and prior pseudo-count of :func:`local_campaign_posterior`;
+#: chosen on the binary tuning pool of bench/bench_replay.py (not on the test pools).
+DEFAULT_LOCAL_LENGTH = 0.05
+DEFAULT_LOCAL_PRIOR_STRENGTH = 2.0
+
+
+def _aligned(matrix, elements: tuple[str, ...]) -> np.ndarray:
+    index = {e: j for j, e in enumerate(matrix.elements)}
+    out = np.zeros((len(matrix), len(elements)))
+    for k, e in enumerate(elements):
+        j = index.get(e)
+        if j is not None:
+            out[:, k] = matrix.fractions[:, j]
+    missing = set(matrix.elements) - set(elements)
+    if missing and len(matrix):
+        cols = [index[e] for e in missing]
+        if np.any(matrix.fractions[:, cols] > 0):
+            raise ValueError(f"observed compositions contain elements {sorted(missing)} absent from the candidates")
+    return out
+
+
+def _system_keys(fractions: np.ndarray) -> np.ndarray:
+    """One hashable key per row: the packed present-element pattern."""
+    packed = np.packbits(fractions > 0, axis=1)
+    return np.array([row.tobytes() for row in packed], dtype=object)
+
+
+def local_campaign_posterior(
+    prior,
+    candidates,
+    observed,
+    labels,
+    *,
+    length_scale: float = DEFAULT_LOCAL_LENGTH,
+    prior_strength: float = DEFAULT_LOCAL_PRIOR_STRENGTH,
+) -> np.ndarray:
+    """Update model glass probabilities with the campaign's nearby results (a Beta update).
+
+    For candidate x with model probability ``p0`` (the prior: literature + campaign model),
+    each campaign result i *in the same chemical system* counts as ``k_i`` observations,
+    ``k_i = exp(-|x - x_i|^2 / (2 l^2))`` (atomic-fraction Euclidean distance, ``l =
+    length_scale``), and
+
+        P(glass | x) = (s p0 + sum_i k_i y_i) / (s + sum_i k_i)       s = prior_strength
+
+    Far from any campaign result (or in another system) this is ``p0``; next to a measured
+    composition the measurement dominates. This is what lets a campaign correct a wrong
+    literature prior within a batch or two (a composition next to a sputtered glass is
+    likely a sputtered glass, whatever the melt-spun literature says).
+
+    ``prior``: (n,) or (m, n) (e.g. ensemble members; each row is updated).
+    ``candidates`` / ``observed``: CompositionMatrix; ``labels`` (n_observed,) 1/0.
+    """
+    p0 = np.asarray(prior, dtype=float)
+    squeeze = p0.ndim == 1
+    p0 = np.atleast_2d(p0)
+    labels = np.asarray(labels, dtype=float).reshape(-1)
+    if p0.shape[1] != len(candidates):
+        raise ValueError(f"prior has {p0.shape[1]} columns, candidates {len(candidates)}")
+    if len(observed) != labels.size:
+        raise ValueError(f"{labels.size} labels for {len(observed)} observed compositions")
+    if not (length_scale > 0 and prior_strength > 0):
+        raise ValueError("length_scale and prior_strength must be positive")
+    if labels.size == 0 or len(candidates) == 0:
+        return p0[0].copy() if squeeze else p0.copy()
+    x = np.asarray(candidates.fractions, dtype=float)
+    obs = _aligned(observed, tuple(candidates.elements))
+    # group by chemical system (present-element pattern): results only inform their own system
+    cand_key = _system_keys(x)
+    obs_key = _system_keys(obs)
+    k_sum = np.zeros(len(x))
+    k_glass = np.zeros(len(x))
+    for key in np.unique(obs_key):
+        rows = np.flatnonzero(cand_key == key)
+        if rows.size == 0:
+            continue
+        o = obs[obs_key == key]
+        y = labels[obs_key == key]
+        d2 = ((x[rows, None, :] - o[None, :, :]) ** 2).sum(axis=2)
+        k = np.exp(-0.5 * d2 / length_scale**2)
+        k_sum[rows] = k.sum(axis=1)
+        k_glass[rows] = k @ y
+    post = (prior_strength * p0 + k_glass[None, :]) / (prior_strength + k_sum[None, :])
+    return post[0] if squeeze else post

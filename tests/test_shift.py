@@ -86,3 +86,21 @@ def test_weights_reach_the_estimator_and_let_the_campaign_win(binary_data_path):
     assert wdata.weights is not None and len(wdata.weights) == len(data)
     heavy = FastGlassModel(gb_member=False).fit(wdata).score(probe, "unknown").glass_probability
     assert heavy.mean() > plain.mean() + 0.15, (plain.round(2), heavy.round(2))
+
+
+def test_local_posterior_moves_neighbours_towards_the_campaign_result_in_the_same_system_only():
+    from discovery.composition import CompositionMatrix
+    from discovery.shift import local_campaign_posterior
+
+    els = ("Cu", "Ti", "Zr")
+    cand = CompositionMatrix(els, np.array([[0.5, 0.0, 0.5], [0.52, 0.0, 0.48], [0.8, 0.0, 0.2], [0.5, 0.5, 0.0]]))
+    prior = np.array([0.2, 0.2, 0.2, 0.2])
+    obs = CompositionMatrix(("Cu", "Zr"), np.array([[0.5, 0.5]]))
+    post = local_campaign_posterior(prior, cand, obs, [1], length_scale=0.05, prior_strength=2.0)
+    assert post[0] == pytest.approx((2 * 0.2 + 1) / 3)  # on the measured point: one observation
+    assert post[0] > post[1] > post[2] > 0.2 - 1e-12  # decays with distance
+    assert post[2] == pytest.approx(0.2, abs=1e-3) and post[3] == 0.2  # far / other system: the prior
+    members = np.vstack([prior, prior + 0.1])
+    assert local_campaign_posterior(members, cand, obs, [0]).shape == (2, 4)
+    empty = CompositionMatrix(("Cu", "Zr"), np.zeros((0, 2)))
+    assert np.array_equal(local_campaign_posterior(prior, cand, empty, []), prior)
