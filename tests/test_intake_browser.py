@@ -25,21 +25,31 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 
 
 @pytest.fixture
-def page(engine, tmp_path):
+def page(engine, tmp_path, request):
     srv, thread, url = serve_in_thread(create_app(engine))
+    console: list[str] = []
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         pg = browser.new_page(viewport={"width": 1200, "height": 1400})
+        pg.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+        pg.on("requestfailed", lambda req: console.append(f"request failed: {req.method} {req.url}"))
         pg.set_default_timeout(30_000)
         pg.goto(url)
+        failures_before = request.session.testsfailed
         yield pg
         shots = os.environ.get("VITRIFY_TEST_SCREENSHOTS")
-        if shots:
-            Path(shots).mkdir(parents=True, exist_ok=True)
-            pg.screenshot(path=str(Path(shots) / f"intake-{engine.dialect.name}.png"), full_page=True)
+        failed = request.session.testsfailed > failures_before  # the call phase is reported before teardown
+        if shots or failed:
+            where = Path(shots or tmp_path)
+            where.mkdir(parents=True, exist_ok=True)
+            shot = where / f"{request.node.name}.png"
+            pg.screenshot(path=str(shot), full_page=True)
+            if failed:
+                print(f"screenshot: {shot}\nbrowser console:\n" + "\n".join(console))
         browser.close()
     srv.should_exit = True
     thread.join(timeout=10)
+
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
