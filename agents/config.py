@@ -95,6 +95,7 @@ class CampaignConfig(BaseModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     seed: int = 0
+    lab: dict | None = Field(None, description="lab policy of an experiment campaign (db.lab.LabPolicy fields)")
     simulation_budget: int = Field(0, ge=0, description="MD simulations queued per iteration (0 = none)")
     simulation_preset: Literal["test", "production"] = Field(
         "production", description="MD protocol: production (2,000 atoms) or test (256 atoms, fast quench)"

@@ -209,7 +209,7 @@ def _propose_simulations(session, campaign, iteration, model, version, exclude, 
         session.add(proposal)
         session.flush()
         session.add(Job(kind=JobKind.SIMULATION.value, campaign_id=campaign.id, proposal_id=proposal.id,
-                        composition_id=proposal.composition_id, processing="simulation",
+                        composition_id=proposal.composition_id, processing=ProcessingRoute.OTHER.value,
                         payload={"settings": settings}))
         out.append(proposal)
     session.flush()

@@ -65,7 +65,7 @@ def covered_compositions(
         session.exec(
             select(CompositionRow.canonical)
             .join(Job, Job.composition_id == CompositionRow.id)
-            .where(Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+            .where(Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.AWAITING_APPROVAL.value]))
         ).scalars()
     )
     proposed = set(

@@ -124,6 +124,40 @@ def lab_task(campaign_id: int, iteration: int) -> dict:
     }
 
 
+_RUNNERS: dict[int, "SimulationRunner"] = {}  # noqa: F821 - per campaign, in the flow process
+
+
+def _runner(campaign_id: int, config: CampaignConfig):
+    from agents.simulation.worker import SimulationRunner
+
+    if campaign_id not in _RUNNERS:
+        _RUNNERS[campaign_id] = SimulationRunner(cores=config.simulation_cores, timeout_s=config.simulation_timeout_s)
+    return _RUNNERS[campaign_id]
+
+
+@task(name="simulations", task_run_name="simulations-c{campaign_id}-i{iteration}")
+def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> dict:
+    """Submit the campaign's new MD jobs to Ray and ingest the ones that finished; never
+    blocks on running simulations unless ``wait_s`` asks for it (the end of a campaign).
+
+    Jobs left "running" by a process that died are submitted again (ingestion is once
+    per job, so a duplicate answer is ignored)."""
+    with session_scope() as session:
+        campaign = _campaign(session, campaign_id)
+        config = loop.campaign_config(campaign)
+        runner = _runner(campaign_id, config)
+        payloads = [p for p in loop.claim_jobs(session, campaign, JobKind.SIMULATION.value) if p["job_id"] not in runner.in_flight]
+    workdir = get_settings().data_dir / "simulations" / f"campaign-{campaign_id}"
+    settings = config.simulation_settings().to_dict()
+    for payload in payloads:
+        runner.submit({**payload, "settings": settings, "workdir": str(workdir)})
+    finished = runner.wait_all(wait_s) if wait_s else runner.collect()
+    with session_scope() as session:
+        summary = loop.ingest_simulation_results(session, finished)
+    return {"submitted": len(payloads), "finished": len(finished), "succeeded": summary.succeeded,
+            "failed": summary.failed, "running": len(runner.in_flight)}
+
+
 def _png_markdown(path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f"![{alt}](data:image/png;base64,{data})"
@@ -227,6 +261,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     print("an operator stopped the campaign: no new iteration")
                     break
                 results = run_jobs_task(campaign_id, iteration)
+                sims = simulation_task(campaign_id, iteration) if config.simulation_budget else None
                 ingested = ingest_task(campaign_id, iteration, results)
                 model = retrain_task(campaign_id, iteration)
                 ingested["glasses"] += lab["glasses"]
@@ -250,11 +285,16 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
                     f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
                     + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
+                    + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
                     + f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
                     f"{row['seconds']} s"
                 )
                 _iteration_artifacts(campaign_id, iteration, config, batch, row)
                 update_progress_artifact(progress, progress=100.0 * iteration / config.iterations)
+            if config.simulation_budget:
+                # let running simulations finish (bounded) so their results are ingested now
+                sims = simulation_task(campaign_id, config.iterations, wait_s=config.simulation_timeout_s)
+                print(f"simulations: {sims['finished']} finished at the end, {sims['running']} still running")
         summary = {
             "iterations": rows,
             "picks": picks_total,

@@ -323,18 +323,22 @@ def status(top: int = typer.Option(10, help="How many best candidates to list"))
     console.print(t)
 
 
+# Sub-apps live next to this file, one per area; registered here so `vitrify --help` lists all.
+from vitrify.cli_lab import lab_app, serve, token_app  # noqa: E402
+from vitrify.cli_model import model_app, predict  # noqa: E402
+from vitrify.cli_replay import replay  # noqa: E402
+
+app.add_typer(lab_app, name="lab")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
+app.command("replay")(replay)
+app.add_typer(model_app, name="model")
+app.command("predict")(predict)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
-from vitrify.cli_lab import lab_app, token_app, serve  # noqa: E402
-app.add_typer(lab_app, name="lab")
-app.add_typer(token_app, name="token")
-app.command("serve")(serve)
-from vitrify.cli_replay import replay  # noqa: E402
-app.command("replay")(replay)
-from vitrify.cli_model import model_app, predict  # noqa: E402
-app.add_typer(model_app, name="model")
-app.command("predict")(predict)
