@@ -17,7 +17,9 @@ What one replay does
 * **Per batch** (``budget / batch`` of them) and per seed: the model is retrained on
   literature + the pool rows picked so far (source ``replay``, the pool row's route),
   weighted by :func:`discovery.shift.campaign_sample_weights` (``shift_weights``), the
-  not-yet-picked pool rows are scored, the agent's acquisition
+  not-yet-picked pool rows are scored, every ensemble member's P(glass) is updated by the
+  campaign's nearby results (:func:`discovery.shift.local_campaign_posterior`,
+  ``local_posterior``), the agent's acquisition
   (:func:`agents.proposer.acquisition_scores`) ranks them and
   :func:`discovery.batch.select_batch` picks ``batch`` of them, excluding every
   composition picked before (so nothing is ever picked twice). The oracle reveals their
@@ -653,7 +655,7 @@ def run_replay(
     budget: int,
     batch: int,
     seeds: int = 1,
-    agent: str | AgentConfig = "ucb",
+    agent: str | AgentConfig = "thompson",
     model: str | Callable[[], object] = "fast",
     extra_literature: Sequence[str | Path | LabelledSet] = (),
     shipped_literature: bool = True,
@@ -668,6 +670,9 @@ def run_replay(
 
     ``shift_weights``: True = :func:`discovery.shift.campaign_sample_weights` with its
     defaults, a dict = those keyword arguments, False = unweighted training.
+    ``local_posterior``: likewise for :func:`discovery.shift.local_campaign_posterior`.
+    ``model``: ``"fast"`` (:class:`FastGlassModel`, ``model_options`` its keyword
+    arguments), ``"campaign"`` (:class:`discovery.models.GlassFormingModel`) or a factory.
     ``on_batch`` is called after every batch with a dict (picks, agent, random, oracle).
     """
     started = time.perf_counter()

@@ -61,9 +61,10 @@ BINARY_TEST = ("Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr")
 LANDOLT_ROUTE = {"meltspin": "melt-spinning", "sputtering": "sputtering"}
 
 #: The agent the bench calls "best": chosen with --tune on binary-tune (see docs/replay.md).
-BEST = AgentConfig(name="ucb", kappa=1.0, diversity=0.3, explore_fraction=0.1)
+BEST = AgentConfig(name="thompson", diversity=0.3, explore_fraction=0.1)
 GREEDY = AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0)
-THOMPSON = AgentConfig(name="thompson", diversity=0.3, explore_fraction=0.1)
+UCB = AgentConfig(name="ucb", kappa=1.0, diversity=0.3, explore_fraction=0.1)
+THOMPSON = BEST
 
 
 # ----------------------------------------------------------------------------- data
@@ -191,6 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pools", default="binary-test,landolt-meltspun,landolt-sputtered")
     ap.add_argument("--landolt", type=Path, default=DEFAULT_LANDOLT)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--tag", default="bench", help="results file name (OUT/TAG.json)")
     args = ap.parse_args(argv)
 
     binary = _binary_rows()
@@ -211,9 +213,9 @@ def main(argv=None) -> int:
         pool = ReplayPool.from_records(pool_rows(binary, systems), source="binary-tune")
         print(f"# binary-tune systems: {', '.join(systems)}", flush=True)
         ucb = lambda k, d, e: AgentConfig(name="ucb", kappa=k, diversity=d, explore_fraction=e)  # noqa: E731
-        grid = [(GREEDY, True), (BEST, True), (THOMPSON, True), (GREEDY, False),
+        grid = [(GREEDY, True), (UCB, True), (THOMPSON, True), (GREEDY, False),
                 (ucb(1.0, 0.1, 0.0), True), (ucb(0.5, 0.3, 0.1), True), (ucb(2.0, 0.3, 0.1), True),
-                (BEST, {"length_scale": 0.03}), (BEST, {"length_scale": 0.08}), (BEST, {"prior_strength": 5.0})]
+                (UCB, {"length_scale": 0.03}), (UCB, {"length_scale": 0.08}), (UCB, {"prior_strength": 5.0})]
         for agent, local in grid:
             rows.append(run("binary-tune", pool, agent, budget=budget, batch=batch, seeds=seeds, extra=(),
                             local=local, cache=cache, log=log))
@@ -241,23 +243,24 @@ def main(argv=None) -> int:
 
     for name, pool, extra in pools:
         b = min(budget, len(pool))
-        for agent in (AgentConfig(name="random"), GREEDY, BEST, THOMPSON):
-            s = seeds if agent.name != "greedy" else 1
+        for agent in (AgentConfig(name="random"), GREEDY, BEST, UCB):
+            s = seeds if agent in (BEST, AgentConfig(name="random")) else 1
             rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=s, extra=extra, cache=cache, log=log))
         if name == "landolt-sputtered":
             for agent in (GREEDY, BEST):
                 rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=seeds if agent is BEST else 1,
                                 extra=extra, weights=False, cache=cache, log=log))
-    _save(rows, args.out / "bench.json")
+    _save(rows, args.out / f"{args.tag}.json")
     print()
     print(_goals(rows))
     return 0
 
 
 def _goals(rows) -> str:
-    lines = ["goals (best agent = ucb preset, with shift weights):"]
+    lines = [f"goals (best agent = {BEST.name} d{BEST.diversity} e{BEST.explore_fraction}, with shift weights):"]
     for pool in sorted({r["pool"] for r in rows}):
-        best = next((r for r in rows if r["pool"] == pool and r["agent"] == "ucb" and r["weights"] == "yes"), None)
+        best = next((r for r in rows if r["pool"] == pool and r["config"] == BEST.model_dump()
+                     and r["weights"] == "yes"), None)
         greedy = next((r for r in rows if r["pool"] == pool and r["agent"] == "greedy" and r["weights"] == "yes"), None)
         if best is None:
             continue
@@ -265,7 +268,7 @@ def _goals(rows) -> str:
         line = f"  {pool}: {100 * best['oracle_frac']:.0f}% of oracle at {best['budget']} picks ({'met' if g90 else 'NOT met'})"
         if greedy is not None:
             beat = best["found@40"] > greedy["found@40"]
-            line += (f"; at 40 picks ucb {best['found@40']:.1f} vs greedy {greedy['found@40']:.1f} "
+            line += (f"; at 40 picks {BEST.name} {best['found@40']:.1f} vs greedy {greedy['found@40']:.1f} "
                      f"({'met' if beat else 'NOT met'})")
         lines.append(line)
     return "\n".join(lines)
