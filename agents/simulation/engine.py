@@ -527,6 +527,12 @@ def _protocol(
                 f"elastic response not linear for {', '.join(bad)} even at the smallest strain "
                 "(plastic events in an unstable glass): moduli unreliable"
             )
+        retried = [f"{k} ({c['strain']:.2g})" for k, c in report["components"].items() if c["linear"] and c["attempts"] > 1]
+        if retried:
+            result.warnings.append(
+                "strain had to be reduced for " + ", ".join(retried) + ": a soft spot close to a "
+                "plastic event; that stiffness (and G) may be low for this glass, compare seeds"
+            )
         if result.glass_transition_K is None:
             result.warnings.append("no glass-transition kink in volume vs temperature")
         result.bulk_modulus_GPa = avgs.K
