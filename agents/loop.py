@@ -31,7 +31,8 @@ from db.models import (
 from db.registry import latest_model_version, load_model, save_model_version
 from db.training import covered_compositions, labelled_set
 from discovery.dataset import LabelledSet
-from discovery.models import GlassFormingClassifier, GlassFormingModel
+from discovery.models import GlassFormingModel
+from vitrify.settings import get_settings
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
 
 
@@ -64,60 +65,53 @@ def training_data(session: Session, campaign: Campaign) -> LabelledSet:
     return data.subset(featurizable(data.matrix())) if len(data) else data
 
 
-def grouped_cv_auc(data: LabelledSet, params: dict, n_splits: int = 3, seed: int = 0) -> dict:
-    """ROC-AUC and balanced accuracy under CV grouped by chemical system (no system in two folds)."""
-    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-    from sklearn.model_selection import GroupKFold
+def retrain(session: Session, campaign: Campaign, iteration: int) -> ModelVersion:
+    """Tune (continuing the campaign's Optuna studies in the project database), evaluate under
+    system-grouped CV, fit the GFA ensemble on everything the campaign may see, register it.
 
-    systems = data.systems
-    if len(set(systems)) < n_splits or len(set(data.labels.tolist())) < 2:
-        return {}
-    p_gfa = np.full(len(data), np.nan)
-    for train, test in GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(systems, groups=systems):
-        fold = data.subset(train)
-        if len(set(fold.labels.tolist())) < 2:
-            continue
-        model = GlassFormingModel(GlassFormingClassifier(**params)).fit(fold)
-        test_set = data.subset(test)
-        p_gfa[test] = model.score(test_set.matrix(), test_set.routes).p_gfa
-    ok = np.isfinite(p_gfa)
-    if ok.sum() == 0 or len(set(data.labels[ok].tolist())) < 2:
-        return {}
-    return {
-        "grouped_cv_roc_auc": float(roc_auc_score(data.labels[ok], p_gfa[ok])),
-        "grouped_cv_balanced_accuracy": float(balanced_accuracy_score(data.labels[ok], (p_gfa[ok] > 0).astype(int))),
-        "cv_folds": n_splits,
-    }
+    Campaign rows outweigh literature rows as they accumulate, and literature made by
+    another route than the campaign's counts less (discovery.shift).
+    """
+    from discovery.shift import weighted
+    from discovery.tuning import study_name_for, train_gfa_model
 
-
-def retrain(session: Session, campaign: Campaign, iteration: int, *, cv: bool = True) -> ModelVersion:
-    """Fit the GFA model on everything the campaign may see and register it."""
+    settings = get_settings()
     config = campaign_config(campaign)
-    data = training_data(session, campaign)
-    params = GlassFormingClassifier(random_state=config.seed).get_params()
-    started = time.perf_counter()
-    model = GlassFormingModel(GlassFormingClassifier(**params)).fit(data)
-    metrics = {"fit_seconds": round(time.perf_counter() - started, 3), "n_unfeaturizable": model.n_unfeaturizable_}
-    if cv:
-        metrics.update(grouped_cv_auc(data, params, seed=config.seed))
-    metrics["n_train"] = model.n_train_
+    data = weighted(training_data(session, campaign), config.processing)
+    trained = train_gfa_model(
+        data,
+        n_trials=settings.optuna_trials,
+        timeout_s=settings.optuna_timeout_s,
+        storage=settings.sqlalchemy_url,
+        study_name=study_name_for("gfa-ensemble", campaign.id),
+        seed=config.seed,
+        compute_metrics=settings.retrain_cv,
+        modulus_model=_modulus_model(session),
+    )
+    metrics = dict(trained.metrics)
     metrics["n_campaign_labels"] = int((data.sources != OutcomeSource.LITERATURE.value).sum())
     return save_model_version(
         session,
-        model,
-        kind=model.kind,
+        trained.model,
+        kind=trained.kind,
         data=data,
-        hyperparameters=params,
+        hyperparameters=trained.hyperparameters,
         metrics=metrics,
         campaign_id=campaign.id,
         iteration=iteration,
     )
 
 
+def _modulus_model(session: Session):
+    """The latest registered modulus ensemble (``vitrify model train``), if any."""
+    version = latest_model_version(session, kind="modulus-ensemble")
+    return load_model(version) if version is not None else None
+
+
 def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, GlassFormingModel]:
     version = session.exec(
         select(ModelVersion).where(ModelVersion.campaign_id == campaign.id).order_by(ModelVersion.id.desc()).limit(1)
-    ).scalars().first() or latest_model_version(session)
+    ).scalars().first()
     if version is None:
         raise CampaignError(f"campaign {campaign.id} has no trained model yet")
     return version, load_model(version)

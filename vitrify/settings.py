@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     )
     ray_num_cpus: int | None = Field(default=None, description="CPUs for a local Ray (default: all).")
     ray_object_store_bytes: int = Field(default=256 * 1024**2, description="Local Ray object store cap.")
-    optuna_trials: int = Field(default=20, description="Optuna trials per retraining.")
-    optuna_timeout_s: float = Field(default=60.0, description="Wall-time budget per Optuna study run.")
+    optuna_trials: int = Field(default=5, description="Optuna trials per retraining (studies continue across retrains).")
+    optuna_timeout_s: float = Field(default=20.0, description="Wall-time budget of one retraining's Optuna search.")
+    retrain_cv: bool = Field(default=True, description="Grouped-CV metrics at every retraining (costs ~2 extra fits).")
     seed: int = 0
 
     @property
