@@ -125,6 +125,6 @@ def _overlay_known(ax, known, els: tuple[str, str, str]) -> None:
     if not labels:
         return
     xs, ys, lab = np.array(inside_x), np.array(inside_y), np.array(labels)
-    ax.scatter(xs[lab == 1], ys[lab == 1], s=14, c="k", marker="o", label="glass (data)", zorder=3)
-    ax.scatter(xs[lab == 0], ys[lab == 0], s=14, c="k", marker="x", label="no glass (data)", zorder=3)
+    ax.scatter(xs[lab == 0], ys[lab == 0], s=10, c="0.35", marker="x", linewidths=0.7, label="no glass (data)", zorder=3)
+    ax.scatter(xs[lab == 1], ys[lab == 1], s=9, c="k", marker="o", label="glass (data)", zorder=4)
     ax.legend(loc="upper right", fontsize=8, frameon=False)

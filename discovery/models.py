@@ -501,7 +501,7 @@ class GlassFormingModel:
         """Score candidates in chunks (bounded memory for millions of compositions).
 
         ``n_jobs`` > 1 scores chunks in threads (numpy, BLAS and scikit-learn's tree code
-        release the GIL); BLAS/OpenMP pools are pinned to one thread each meanwhile.
+        release the GIL); BLAS/OpenMP pools are pinned to one thread each.
         """
         if not hasattr(self, "estimator_"):
             raise RuntimeError("GlassFormingModel is not fitted: call fit(LabelledSet) first")
@@ -518,17 +518,20 @@ class GlassFormingModel:
             part_routes = routes if routes is None or isinstance(routes, str) else routes[start : start + len(part)]
             return self._score_chunk(part, part_routes)
 
-        if n_jobs > 1 and len(starts) > 1:
-            from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-            with warnings.catch_warnings():
-                # scikit-learn's forests warn that their inner joblib calls run outside sklearn's
-                # Parallel when called from a plain thread: harmless here (n_jobs=1 inside).
-                warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
-                with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                    parts = list(pool.map(job, starts))
-        else:
-            parts = [job(s) for s in starts]
+        # BLAS/OpenMP pools pinned to one thread: parallelism comes from n_jobs chunk threads
+        # (idle pool threads spin-wait, which costs more than it gains on a shared 2-core box).
+        with threadpool_limits(limits=1):
+            if n_jobs > 1 and len(starts) > 1:
+                with warnings.catch_warnings():
+                    # scikit-learn's forests warn that their inner joblib calls run outside sklearn's
+                    # Parallel when called from a plain thread: harmless here (n_jobs=1 inside).
+                    warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed.*")
+                    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                        parts = list(pool.map(job, starts))
+            else:
+                parts = [job(s) for s in starts]
         n_members = len(self.member_names)
         if not parts:
             empty = np.zeros(0)

@@ -99,13 +99,9 @@ def _quiet_optuna() -> None:
 def project_storage(url: str):
     """Optuna RDB storage on the project database URL.
 
-    vitrify's own Alembic migrations own the ``alembic_version`` table of that database, and
-    Optuna's storage reads the same table to check *its* schema version -- finding vitrify's
-    revision it would refuse to start ("no longer compatible with the table schema"). So the
-    check is skipped: Optuna creates its tables (``studies``, ``trials``...) with its current
-    schema (``create_all``) and leaves ``alembic_version`` alone because it is not empty.
-    The database must therefore be migrated by vitrify first (``db.migrate.upgrade``; every
-    CLI command does); on an empty database Optuna would stamp ``alembic_version`` itself.
+    Optuna creates its tables (``studies``, ``trials``...) next to vitrify's and tracks its
+    own schema in Alembic's default ``alembic_version`` table; vitrify's migrations use
+    ``vitrify_alembic_version`` (db.migrate.VERSION_TABLE), so the two never collide.
     """
     import optuna
 
@@ -114,7 +110,7 @@ def project_storage(url: str):
     engine_kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}  # the campaign and the CLI share the file
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_compatibility_check=True)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def open_study(study_name: str, storage: str | None, *, direction: str, seed: int):
@@ -250,6 +246,7 @@ def train_gfa_model(
     seed: int = 0,
     tune: Sequence[str] = ("svm",),
     max_tune_rows: int | None = 1500,
+    max_cv_rows: int | None = 3000,
     cv_folds: int = 3,
     compute_metrics: bool = True,
     base_params: dict | None = None,
@@ -257,6 +254,10 @@ def train_gfa_model(
     modulus_model=None,
 ) -> TrainedModel:
     """Tune (continuing the stored studies), evaluate under grouped CV, and fit the GFA ensemble.
+
+    Cost control (a campaign retrains after every batch): tuning runs on at most
+    ``max_tune_rows`` random rows, the metrics' grouped CV on at most ``max_cv_rows``
+    (``cv_rows`` in the metrics); the final model is always fitted on every usable row.
 
     ``study_name`` is the prefix of the members' studies (``<study_name>/<member>``), e.g.
     ``study_name_for("gfa-ensemble", campaign_id)``. Every member's hyperparameters come
@@ -316,8 +317,10 @@ def train_gfa_model(
     cv_seconds = 0.0
     if compute_metrics and len(set(groups.tolist())) >= 2:
         before = time.perf_counter()
-        result = cross_validate_gfa(clean, lambda: GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus),
-                                    protocol="grouped", n_splits=cv_folds, seed=seed, design=X)
+        cv_idx = _subsample(len(y), max_cv_rows, seed + 1)
+        result = cross_validate_gfa(clean.subset(cv_idx),
+                                    lambda: GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus),
+                                    protocol="grouped", n_splits=cv_folds, seed=seed, design=X[cv_idx])
         cv_seconds = time.perf_counter() - before
         per = result.metrics()
         ens = per["ensemble"]
@@ -334,6 +337,7 @@ def train_gfa_model(
             "grouped_cv_svm_balanced_accuracy": svm["balanced_accuracy"],
             "grouped_cv_svm_sun_e": svm["sun_e"],
             "cv_folds": result.n_splits,
+            "cv_rows": int(len(cv_idx)),
             "cv_protocol": "GroupKFold by chemical system",
         })
         for member in ENSEMBLE_MEMBERS:

@@ -69,8 +69,8 @@ def test_study_lives_in_the_project_database_and_resumes(tmp_path):
     assert len(set(params)) == len(params)
     # Optuna's tables sit next to vitrify's in the same database
     tables = set(sqlalchemy.inspect(sqlalchemy.create_engine(url)).get_table_names())
-    assert {"studies", "trials", "modelversion", "outcome"} <= tables
-    # and vitrify's migrations still own alembic_version: the database stays at vitrify's head
+    assert {"studies", "trials", "modelversion", "outcome", "alembic_version", "vitrify_alembic_version"} <= tables
+    # vitrify's migrations keep their own version table: the database stays at vitrify's head
     from db.migrate import current_revision, head_revision, upgrade
     from db.session import get_engine
 

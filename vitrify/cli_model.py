@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -21,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 model_app = typer.Typer(help="GFA and modulus models: train (Optuna, grouped CV), report, maps.", no_args_is_help=True)
-console = Console()
+# piped output (logs, CI) gets 140 columns instead of rich's 80, so metric tables stay readable
+console = Console() if sys.stdout.isatty() else Console(width=140)
 err = Console(stderr=True)
 
 GFA_KIND = "gfa-ensemble"
@@ -151,13 +153,13 @@ def train(
                                      hyperparameters=trained.hyperparameters, metrics=trained.metrics)
         vid = version.id
     console.print(f"registered {trained.kind} v{vid} ({trained.metrics.get('n_train')} rows, {time.perf_counter() - started:.0f} s)")
-    _print_gfa_metrics({f"{trained.kind} v{vid} (database data)": trained.metrics})
+    _print_gfa_metrics({f"{trained.kind} v{vid}": trained.metrics})
 
 
 def _print_gfa_metrics(rows: dict[str, dict]) -> None:
-    t = Table(title="GFA: grouped CV by chemical system (no system in two folds)")
-    for col in ("model", "n", "ROC-AUC", "bal. acc.", "Sun E", "P_target", "P_whole", "E admissible", "ECE",
-                "SVM ROC-AUC"):
+    t = Table(title="GFA, grouped CV by chemical system (no system in two folds); "
+                    "Sun E = P_target^2/P_whole, admissible if P_target > 0.3")
+    for col in ("model", "n", "AUC", "bal.acc", "E", "P_tgt", "P_whl", "adm.", "ECE", "SVM AUC"):
         t.add_column(col, justify="right")
     for name, m in rows.items():
         t.add_row(name, _fmt(m.get("n_train")), _fmt(m.get("grouped_cv_roc_auc")), _fmt(m.get("grouped_cv_balanced_accuracy")),
@@ -221,7 +223,7 @@ def report(
         mod_label = f"{MODULUS_KIND} v{mod_version.id}" if mod_version is not None else None
         known = labelled_set(session)
         del ModelVersion
-    _print_gfa_metrics({f"{gfa_label} (database data)": gfa_metrics})
+    _print_gfa_metrics({gfa_label: gfa_metrics})
     if mod_metrics is not None:
         _print_modulus_metrics(mod_metrics, f"{mod_label}: grouped-CV (GPa)")
     else:
@@ -390,7 +392,7 @@ def _write_predictions(path: Path, columns: dict[str, np.ndarray]) -> None:
         formatted[name] = text
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(PREDICT_COLUMNS)
         cols = [columns["row"], columns["formula"], columns["processing"], *(formatted[f] for f in floats), columns["error"]]
         writer.writerows(zip(*cols)) if n else None
