@@ -381,7 +381,7 @@ def cross_validate_modulus(data: ModulusData, target: str = "E", *, params: dict
                            members: Sequence[str] = MODULUS_MEMBERS, protocol: str = "grouped", n_splits: int = 5,
                            seed: int = 0) -> ModulusCVResult:
     """Out-of-fold predictions of the baseline, each member and the ensemble (grouped by system)."""
-    from discovery.evaluation import grouped_splits, random_splits
+    from discovery.evaluation import grouped_splits
     from discovery.models import _single_threaded
 
     X = modulus_features(data.matrix)
