@@ -103,9 +103,39 @@ def retrain(session: Session, campaign: Campaign, iteration: int) -> ModelVersio
 
 
 def _modulus_model(session: Session):
-    """The latest registered modulus ensemble (``vitrify model train``), if any."""
+    """The latest registered modulus ensemble (``vitrify model train``), if any, corrected by
+    the MD results in the database as a second fidelity (discovery.fidelity)."""
+    from discovery.fidelity import MDCorrectedModulus
+
     version = latest_model_version(session, kind="modulus-ensemble")
-    return load_model(version) if version is not None else None
+    if version is None:
+        return None
+    base = load_model(version)
+    md_values, descriptors = md_results(session)
+    return MDCorrectedModulus(base, md_values, descriptors).fit() if md_values else base
+
+
+def md_results(session: Session) -> tuple[dict, dict]:
+    """Per simulated composition: MD moduli (E, G, K in GPa) and structure descriptors."""
+    from db.models import Composition as CompositionRow
+    from db.models import Measurement
+
+    rows = session.exec(
+        select(CompositionRow.canonical, Measurement.quantity, Measurement.value)
+        .join(Outcome, Outcome.composition_id == CompositionRow.id)
+        .join(Measurement, Measurement.outcome_id == Outcome.id)
+        .where(Outcome.fidelity == "md", Outcome.is_current == True)  # noqa: E712
+    ).all()
+    moduli = {"youngs_modulus": "E", "shear_modulus": "G", "bulk_modulus": "K"}
+    structure = {"icosahedral_fraction": "icosahedral_fraction", "Tg": "Tg_md", "density": "density_md"}
+    md_values: dict[str, dict] = {}
+    descriptors: dict[str, dict] = {}
+    for canonical, quantity, value in rows:
+        if quantity in moduli:
+            md_values.setdefault(canonical, {})[moduli[quantity]] = value
+        if quantity in structure:
+            descriptors.setdefault(canonical, {})[structure[quantity]] = value
+    return md_values, descriptors
 
 
 def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, GlassFormingModel]:
