@@ -49,12 +49,14 @@ def retrain_task(campaign_id: int, iteration: int) -> dict:
 
 
 @task(name="propose", task_run_name="propose-c{campaign_id}-i{iteration}", **_DB_RETRIES)
-def propose_task(campaign_id: int, iteration: int) -> list[dict]:
+def propose_task(campaign_id: int, iteration: int) -> dict:
     """Pick the batch, or return the one already recorded for this iteration (resume)."""
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
+        started = time.perf_counter()
         proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration)
-        return [
+        work = time.perf_counter() - started
+        batch = [
             {
                 "composition": session.get(CompositionRow, p.composition_id).canonical,
                 "P_GFA": round(p.p_gfa, 3),
@@ -66,6 +68,7 @@ def propose_task(campaign_id: int, iteration: int) -> list[dict]:
             }
             for p in proposals
         ]
+        return {"batch": batch, "work_seconds": work}
 
 
 @task(name="run-jobs", task_run_name="run-jobs-c{campaign_id}-i{iteration}")
@@ -254,7 +257,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     print(f"deadline {deadline.isoformat()} reached: no new iteration")
                     break
                 t0 = time.perf_counter()
-                batch = propose_task(campaign_id, iteration)
+                proposed = propose_task(campaign_id, iteration)
+                batch = proposed["batch"]
                 lab = lab_task(campaign_id, iteration)
                 if lab["stop_requested"]:
                     stop_reason = "stopped by an operator"
@@ -278,6 +282,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     "train_size": model["train_size"],
                     "model_version": model["model_version_id"],
                     "seconds": round(time.perf_counter() - t0, 1),
+                    # scoring, selection and model fitting; the rest is Prefect/Ray/database bookkeeping
+                    "work_seconds": round(proposed["work_seconds"] + metrics.get("total_seconds", 0.0), 2),
                 }
                 rows.append(row)
                 best = ", ".join(b["composition"] for b in batch[:3])
@@ -289,7 +295,9 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     + f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
                     f"{row['seconds']} s"
                 )
+                t_art = time.perf_counter()
                 _iteration_artifacts(campaign_id, iteration, config, batch, row)
+                row["artifact_seconds"] = round(time.perf_counter() - t_art, 2)
                 update_progress_artifact(progress, progress=100.0 * iteration / config.iterations)
             if config.simulation_budget:
                 # let running simulations finish (bounded) so their results are ingested now

@@ -1,0 +1,73 @@
+"""Orchestration overhead of a campaign iteration: the share of wall time spent outside
+useful work (scoring, batch selection, model fitting), i.e. in Prefect, Ray and database
+bookkeeping and the per-iteration artifacts.
+
+    .venv/bin/python bench/bench_overhead.py                  # embedded defaults (SQLite, local Ray, local Prefect)
+    .venv/bin/python bench/bench_overhead.py --use-environment  # whatever VITRIFY_DATABASE_URL / RAY_ADDRESS / PREFECT_API_URL say
+
+The first iteration includes starting Ray (and, embedded, Prefect's local server was
+started before the flow); the table shows it and the steady-state mean without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--use-environment", action="store_true", help="do not isolate: use the configured services")
+    args = parser.parse_args()
+    if not args.use_environment:
+        root = tempfile.mkdtemp(prefix="vitrify-bench-overhead-")
+        os.environ["VITRIFY_DATA_DIR"] = root
+        os.environ.pop("VITRIFY_DATABASE_URL", None)
+        os.environ.setdefault("PREFECT_HOME", os.path.join(root, "prefect"))
+    from vitrify.settings import SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
+
+    quiet_third_party_defaults()
+    from agents.config import AgentConfig, CampaignConfig, SpaceConfig
+    from agents.loop import create_campaign
+    from db.ingest import import_labelled_csv
+    from db.migrate import upgrade
+    from db.session import get_engine, session_scope
+    from flows.campaign import campaign_flow
+
+    holdout = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
+    engine = get_engine()
+    upgrade(engine)
+    with session_scope(engine) as s:
+        import_labelled_csv(s, SHIPPED_BINARY_DATA)
+        config = CampaignConfig(name="bench-overhead", space=SpaceConfig(systems=holdout), iterations=args.iterations,
+                                batch_size=args.batch, oracle_csv=str(SHIPPED_BINARY_DATA), holdout_systems=holdout,
+                                agent=AgentConfig(name="ucb"))
+        campaign_id = create_campaign(s, config).id
+    started = time.perf_counter()
+    summary = campaign_flow(campaign_id)
+    total = time.perf_counter() - started
+    settings = get_settings()
+    where = "environment" if args.use_environment else "embedded"
+    print(f"\norchestration overhead, {where}: database {settings.sqlalchemy_url.split('@')[-1]}, "
+          f"Ray {settings.ray_address or os.environ.get('RAY_ADDRESS') or 'local'}, "
+          f"Prefect {os.environ.get('PREFECT_API_URL', 'local server')}")
+    print(f"{'iteration':>9} {'wall s':>8} {'work s':>8} {'overhead s':>11} {'overhead %':>11} {'artifacts s':>12}")
+    fractions = []
+    for row in summary["iterations"]:
+        wall = row["seconds"] + row.get("artifact_seconds", 0.0)
+        overhead = wall - row["work_seconds"]
+        fractions.append((overhead, wall))
+        print(f"{row['iteration']:>9} {wall:>8.2f} {row['work_seconds']:>8.2f} {overhead:>11.2f} {100 * overhead / wall:>10.1f}% "
+              f"{row.get('artifact_seconds', 0.0):>12.2f}")
+    steady = fractions[1:] or fractions
+    o, w = sum(f[0] for f in steady), sum(f[1] for f in steady)
+    print(f"steady state (iterations 2..{len(fractions)}): overhead {o:.2f} s of {w:.2f} s = {100 * o / w:.1f}%")
+    print(f"whole flow run: {total:.1f} s for {len(fractions)} iterations")
+
+
+if __name__ == "__main__":
+    main()
