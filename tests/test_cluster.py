@@ -58,6 +58,7 @@ def cluster(postgres_server, tmp_path_factory):
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
+        VITRIFY_RETRAIN_CV="false",
     )
     procs: list[subprocess.Popen] = []
     logs = root / "logs"

@@ -29,6 +29,7 @@ def _env(database_url: str, tmp_path: Path) -> dict:
         VITRIFY_DATA_DIR=str(tmp_path / "data"),
         VITRIFY_RAY_NUM_CPUS="1",
         PREFECT_LOGGING_LEVEL="INFO",
+        VITRIFY_RETRAIN_CV="false",  # metrics are tested elsewhere; here only the bookkeeping matters
         PREFECT_API_URL=PREFECT_API_URL.value(),  # the session's Prefect test server
     )
     return env
@@ -49,7 +50,7 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str) -> N
 def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server):
     env = _env(database_url, tmp_path)
     engine = get_engine(database_url)
-    args = ["campaign", "run", "--iterations", "3", "--batch", "4", "--holdout", "Cu-Ti", "--holdout", "Pd-Zr"]
+    args = ["campaign", "run", "--iterations", "2", "--batch", "4", "--holdout", "Cu-Ti", "--holdout", "Pd-Zr"]
     proc = subprocess.Popen([VITRIFY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -79,13 +80,13 @@ def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_serve
 
     with Session(engine) as s:
         campaign = s.get(Campaign, campaign.id)
-        assert campaign.status == "finished" and campaign.iterations_done == 3
+        assert campaign.status == "finished" and campaign.iterations_done == 2
         proposals = s.exec(select(Proposal).where(Proposal.campaign_id == campaign.id)).scalars().all()
-        assert sorted(p.iteration for p in proposals) == [1] * 4 + [2] * 4 + [3] * 4  # iteration 2 not proposed twice
-        assert len({p.composition_id for p in proposals}) == 12
+        assert sorted(p.iteration for p in proposals) == [1] * 4 + [2] * 4  # iteration 2 not proposed twice
+        assert len({p.composition_id for p in proposals}) == 8
         jobs = s.exec(select(Job).where(Job.campaign_id == campaign.id)).scalars().all()
-        assert len(jobs) == 12 and {j.status for j in jobs} == {"succeeded"}
+        assert len(jobs) == 8 and {j.status for j in jobs} == {"succeeded"}
         outcomes = s.exec(select(Outcome).where(Outcome.job_id.is_not(None))).scalars().all()
         assert sorted(o.job_id for o in outcomes) == sorted(j.id for j in jobs)  # exactly one outcome per job
         iterations = [v.iteration for v in s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign.id)).scalars()]
-        assert sorted(iterations) == [0, 1, 2, 3]  # one model per iteration, none duplicated
+        assert sorted(iterations) == [0, 1, 2]  # one model per iteration, none duplicated
