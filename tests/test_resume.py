@@ -43,7 +43,9 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str) -> N
         if proc.poll() is not None:
             out = proc.stdout.read() if proc.stdout else ""
             raise AssertionError(f"campaign exited ({proc.returncode}) before {what}:\n{out[-3000:]}")
-        time.sleep(0.2)
+        # the window between a committed proposal and its ingested answers is about a second
+        # (lab check, oracle load, Ray round trip): poll well inside it
+        time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
 
