@@ -167,21 +167,7 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
     rows = get_or_create_compositions(session, [c.composition for c in candidates])
     proposals = []
     for cand in candidates:
-        proposal = Proposal(
-            campaign_id=campaign.id,
-            iteration=iteration,
-            rank=cand.rank,
-            composition_id=rows[cand.canonical].id,
-            processing=config.processing,
-            p_gfa=cand.p_gfa,
-            glass_probability=cand.glass_probability,
-            uncertainty=cand.uncertainty,
-            modulus_gpa=cand.modulus_gpa,
-            modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa,
-            acquisition=cand.acquisition,
-            destination=config.destination,
-            model_version_id=version.id,
-        )
+        proposal = _proposal(campaign, iteration, cand.rank, rows[cand.canonical].id, cand, config.destination, version.id)
         session.add(proposal)
         proposals.append(proposal)
     session.flush()
@@ -199,6 +185,16 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
     if config.simulation_budget:
         proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates}, rng, incumbent)
     return proposals
+
+
+def _proposal(campaign: Campaign, iteration: int, rank: int, composition_id: int, cand, destination: str,
+              model_version_id: int) -> Proposal:
+    return Proposal(
+        campaign_id=campaign.id, iteration=iteration, rank=rank, composition_id=composition_id,
+        processing=campaign_config(campaign).processing, p_gfa=cand.p_gfa, glass_probability=cand.glass_probability,
+        uncertainty=cand.uncertainty, modulus_gpa=cand.modulus_gpa, modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa,
+        acquisition=cand.acquisition, destination=destination, model_version_id=model_version_id,
+    )
 
 
 def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent) -> list[Proposal]:
@@ -223,13 +219,8 @@ def _propose_simulations(session, campaign, iteration, model, version, exclude, 
     settings = config.simulation_settings().to_dict()
     out = []
     for rank, cand in enumerate(chosen):
-        proposal = Proposal(
-            campaign_id=campaign.id, iteration=iteration, rank=config.batch_size + rank,
-            composition_id=rows[cand.canonical].id, processing=config.processing, p_gfa=cand.p_gfa,
-            glass_probability=cand.glass_probability, uncertainty=cand.uncertainty, modulus_gpa=cand.modulus_gpa,
-            modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa, acquisition=cand.acquisition,
-            destination=JobKind.SIMULATION.value, model_version_id=version.id,
-        )
+        proposal = _proposal(campaign, iteration, config.batch_size + rank, rows[cand.canonical].id, cand,
+                             JobKind.SIMULATION.value, version.id)
         session.add(proposal)
         session.flush()
         session.add(Job(kind=JobKind.SIMULATION.value, campaign_id=campaign.id, proposal_id=proposal.id,

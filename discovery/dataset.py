@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from discovery.composition import Composition, CompositionMatrix
+from discovery.composition import Composition, CompositionError, CompositionMatrix, parse_composition
 
 
 @dataclass
@@ -64,3 +64,18 @@ class LabelledSet:
         for row in rows:
             digest.update(repr(row).encode())
         return digest.hexdigest()
+
+
+def with_canonical_compositions(frame, column: str = "formula"):
+    """Rows of a pandas DataFrame whose ``column`` parses as a composition, with added
+    ``composition`` (canonical name) and ``system`` columns; unparsable rows are dropped."""
+    canon, systems, keep = [], [], []
+    for i, text in enumerate(frame[column].astype(str)):
+        try:
+            comp = parse_composition(text)
+        except CompositionError:
+            continue
+        keep.append(i)
+        canon.append(comp.canonical)
+        systems.append(comp.system)
+    return frame.iloc[keep].assign(composition=canon, system=systems)

@@ -45,7 +45,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.model_selection import GroupKFold
 
-from discovery.composition import Composition, CompositionError, CompositionMatrix, parse_composition
+from discovery.composition import Composition, CompositionMatrix
+from discovery.dataset import with_canonical_compositions
 from discovery.features import BASE_FEATURE_NAMES, base_features
 
 T_MIN, T_MAX = 300.0, 3000.0
@@ -112,16 +113,7 @@ def load_liquidus_table(shared_data_dir: str | Path, sources: Sequence[str] = DE
     raw = raw[np.isfinite(raw["Tl"]) & (raw["Tl"] >= T_MIN) & (raw["Tl"] <= T_MAX)]
     above = ~((raw["Tl"] <= raw["Tg"]) | (raw["Tl"] <= raw["Tx"]))  # NaN comparisons are False
     raw = raw[above]
-    canon, systems, keep = [], [], []
-    for i, text in enumerate(raw["formula"].astype(str)):
-        try:
-            comp = parse_composition(text)
-        except CompositionError:
-            continue
-        keep.append(i)
-        canon.append(comp.canonical)
-        systems.append(comp.system)
-    raw = raw.iloc[keep].assign(composition=canon, system=systems)
+    raw = with_canonical_compositions(raw)
     grouped = raw.groupby("composition", sort=True)
     table = pd.DataFrame(
         {

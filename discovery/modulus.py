@@ -41,7 +41,8 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from discovery.composition import CompositionError, CompositionMatrix, parse_composition
+from discovery.composition import CompositionMatrix
+from discovery.dataset import with_canonical_compositions
 
 TARGETS: tuple[str, ...] = ("E", "G", "K")
 TARGET_NAMES = {"E": "Young's modulus", "G": "shear modulus", "K": "bulk modulus"}
@@ -100,16 +101,7 @@ def load_modulus_table(shared_data_dir: str | Path, sources: Sequence[str] = SOU
     for col, (lo, hi) in {"E": (5, 400), "G": (2, 200), "K": (5, 400)}.items():
         bad = (raw[col] < lo) | (raw[col] > hi)
         raw.loc[bad, col] = np.nan
-    canon, systems, keep = [], [], []
-    for i, text in enumerate(raw["formula"].astype(str)):
-        try:
-            comp = parse_composition(text)
-        except CompositionError:
-            continue
-        keep.append(i)
-        canon.append(comp.canonical)
-        systems.append(comp.system)
-    raw = raw.iloc[keep].assign(composition=canon, system=systems)
+    raw = with_canonical_compositions(raw)
     grouped = raw.groupby("composition", sort=True)
     table = pd.DataFrame({
         "system": grouped["system"].first(),
