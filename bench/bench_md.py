@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="throughput and 256 atoms only")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--cores", type=int, default=1, help="cores for the protocol runs")
+    ap.add_argument("--no-throughput", action="store_true", help="skip the throughput rows")
     args = ap.parse_args()
     sizes = args.sizes or ([256] if args.quick else [256, 500, 2000])
 
@@ -89,7 +90,7 @@ def main() -> None:
     print()
     print("| benchmark | atoms | cores | steps | wall s | CPU s | atom-steps/s (wall) | atom-steps per CPU s |")
     print("|---|---|---|---|---|---|---|---|")
-    for n, steps in ((500, 1000), (2000, 500)):
+    for n, steps in () if args.no_throughput else ((500, 1000), (2000, 500)):
         for cores in (1, 2):
             rate, wall, cpu = throughput(n, cores, steps)
             label = "NPT MD, liquid Cu50Zr50 (CuZr_mm)" + (", -sf omp -pk omp 2" if cores > 1 else "")
