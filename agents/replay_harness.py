@@ -493,11 +493,11 @@ def make_model_factory(model: str | Callable[[], object], seed: int, cache: Feat
 AGENT_PRESETS: dict[str, AgentConfig] = {
     "random": AgentConfig(name="random", diversity=0.0, explore_fraction=0.0),
     "greedy": AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0),
-    "ucb": AgentConfig(name="ucb", kappa=1.0, diversity=0.3, explore_fraction=0.1),
+    "ucb": AgentConfig(name="ucb", kappa=0.3, diversity=0.1, explore_fraction=0.0),
     "ei": AgentConfig(name="ei", diversity=0.3, explore_fraction=0.1),
     "pi": AgentConfig(name="pi", diversity=0.3, explore_fraction=0.1),
     "uncertainty": AgentConfig(name="uncertainty", diversity=0.3, explore_fraction=0.0),
-    "thompson": AgentConfig(name="thompson", diversity=0.3, explore_fraction=0.1),
+    "thompson": AgentConfig(name="thompson", diversity=0.1, explore_fraction=0.0),
 }
 
 
@@ -655,7 +655,7 @@ def run_replay(
     budget: int,
     batch: int,
     seeds: int = 1,
-    agent: str | AgentConfig = "thompson",
+    agent: str | AgentConfig = "ucb",
     model: str | Callable[[], object] = "fast",
     extra_literature: Sequence[str | Path | LabelledSet] = (),
     shipped_literature: bool = True,

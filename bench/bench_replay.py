@@ -61,10 +61,11 @@ BINARY_TEST = ("Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr")
 LANDOLT_ROUTE = {"meltspin": "melt-spinning", "sputtering": "sputtering"}
 
 #: The agent the bench calls "best": chosen with --tune on binary-tune (see docs/replay.md).
-BEST = AgentConfig(name="thompson", diversity=0.3, explore_fraction=0.1)
+BEST = AgentConfig(name="ucb", kappa=0.3, diversity=0.1, explore_fraction=0.0)
 GREEDY = AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0)
+#: The campaign's default-like settings (more spread and exploration), for comparison.
 UCB = AgentConfig(name="ucb", kappa=1.0, diversity=0.3, explore_fraction=0.1)
-THOMPSON = BEST
+THOMPSON = AgentConfig(name="thompson", diversity=0.3, explore_fraction=0.1)
 
 
 # ----------------------------------------------------------------------------- data
@@ -187,12 +188,14 @@ def _fmt_row(r):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="budget 100 / batch 10 and 1 seed")
+    ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--tune", action="store_true", help="agent sweep on the binary tuning pool only")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--pools", default="binary-test,landolt-meltspun,landolt-sputtered")
     ap.add_argument("--landolt", type=Path, default=DEFAULT_LANDOLT)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--tag", default="bench", help="results file name (OUT/TAG.json)")
+    ap.add_argument("--agents", default="random,greedy,best,ucb", help="subset of random,greedy,best,ucb")
     args = ap.parse_args(argv)
 
     binary = _binary_rows()
@@ -202,7 +205,7 @@ def main(argv=None) -> int:
         landolt_set = read_labelled(args.landolt)
         landolt_set.routes = np.array([LANDOLT_ROUTE.get(r, r) for r in landolt_set.routes], dtype=object)
     seeds = 1 if args.quick else args.seeds
-    budget, batch = (100, 10) if args.quick else (200, 20)
+    budget, batch = (100, 10) if args.quick else (200, args.batch)
     cache = FeatureCache()
     rows = []
     print(HEADER, flush=True)
@@ -213,9 +216,10 @@ def main(argv=None) -> int:
         pool = ReplayPool.from_records(pool_rows(binary, systems), source="binary-tune")
         print(f"# binary-tune systems: {', '.join(systems)}", flush=True)
         ucb = lambda k, d, e: AgentConfig(name="ucb", kappa=k, diversity=d, explore_fraction=e)  # noqa: E731
-        grid = [(GREEDY, True), (UCB, True), (THOMPSON, True), (GREEDY, False),
-                (ucb(1.0, 0.1, 0.0), True), (ucb(0.5, 0.3, 0.1), True), (ucb(2.0, 0.3, 0.1), True),
-                (UCB, {"length_scale": 0.03}), (UCB, {"length_scale": 0.08}), (UCB, {"prior_strength": 5.0})]
+        thompson = lambda d, e: AgentConfig(name="thompson", diversity=d, explore_fraction=e)  # noqa: E731
+        # the sweep behind BEST (budget 200 / batch 20, 2 seeds; see docs/replay.md)
+        grid = [(GREEDY, True), (ucb(1.0, 0.1, 0.0), True), (thompson(0.1, 0.0), True), (ucb(0.5, 0.1, 0.0), True),
+                (ucb(0.3, 0.1, 0.0), True), (ucb(0.5, 0.0, 0.0), True)]
         for agent, local in grid:
             rows.append(run("binary-tune", pool, agent, budget=budget, batch=batch, seeds=seeds, extra=(),
                             local=local, cache=cache, log=log))
@@ -243,11 +247,13 @@ def main(argv=None) -> int:
 
     for name, pool, extra in pools:
         b = min(budget, len(pool))
-        for agent in (AgentConfig(name="random"), GREEDY, BEST, UCB):
+        chosen = {"random": AgentConfig(name="random"), "greedy": GREEDY, "best": BEST, "ucb": UCB}
+        agents = [chosen[a] for a in args.agents.split(",")]
+        for agent in agents:
             s = seeds if agent in (BEST, AgentConfig(name="random")) else 1
             rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=s, extra=extra, cache=cache, log=log))
         if name == "landolt-sputtered":
-            for agent in (GREEDY, BEST):
+            for agent in [a for a in (GREEDY, BEST) if a in agents]:
                 rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=seeds if agent is BEST else 1,
                                 extra=extra, weights=False, cache=cache, log=log))
     _save(rows, args.out / f"{args.tag}.json")

@@ -79,7 +79,8 @@ def test_weights_reach_the_estimator_and_let_the_campaign_win(binary_data_path):
     flip, probe_idx = crystal[::2], crystal[1::2]  # the campaign sees every other one
     camp = LabelledSet([lit.compositions[i] for i in flip], np.full(flip.size, "unknown", dtype=object),
                        np.ones(flip.size, dtype=int), np.full(flip.size, "replay", dtype=object))
-    data = concat([lit, camp])
+    keep = np.setdiff1d(np.arange(len(lit)), probe_idx)  # probes are unseen compositions
+    data = concat([lit.subset(keep), camp])
     probe = lit.subset(probe_idx).matrix()
     plain = FastGlassModel(gb_member=False).fit(data).score(probe, "unknown").glass_probability
     wdata = weighted(data, "unknown")

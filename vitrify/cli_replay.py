@@ -27,7 +27,7 @@ def replay(
     budget: int = typer.Option(..., "--budget", min=1, help="Total compositions the agent may pick"),
     batch: int = typer.Option(..., "--batch", min=1, help="Compositions per batch (the model retrains between batches)"),
     seeds: int = typer.Option(..., "--seeds", min=1, help="Agent replays (seeds 0..S-1); the agent curve is their mean"),
-    agent: str = typer.Option("thompson", "--agent", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
+    agent: str = typer.Option("ucb", "--agent", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: <data dir>/replays/<pool name>)"),
 ) -> None:
     """Replay an agent on a labelled pool against random picks and the oracle.
