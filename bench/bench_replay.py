@@ -1,6 +1,6 @@
 """Built-in discovery benchmark: leave-systems-out replays (one command, prints a table).
 
-    .venv/bin/python bench/bench_replay.py                 # full benchmark (~30-60 min on 2 busy cores)
+    .venv/bin/python bench/bench_replay.py                 # full benchmark (~15 min idle, ~45 min on 2 busy cores)
     .venv/bin/python bench/bench_replay.py --quick         # smaller budgets, 1 seed
     .venv/bin/python bench/bench_replay.py --tune          # the agent sweep on the TUNING pool only
 
@@ -38,6 +38,7 @@ import csv
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -193,7 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--pools", default="binary-test,landolt-meltspun,landolt-sputtered")
     ap.add_argument("--landolt", type=Path, default=DEFAULT_LANDOLT)
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vitrify-bench-replay",
+                    help="where results JSON and the pool CSVs go (never inside the repository)")
     ap.add_argument("--tag", default="bench", help="results file name (OUT/TAG.json)")
     ap.add_argument("--agents", default="random,greedy,best,ucb", help="subset of random,greedy,best,ucb")
     args = ap.parse_args(argv)
