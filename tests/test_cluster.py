@@ -72,16 +72,19 @@ def cluster(postgres_server, tmp_path_factory):
 
     server = start("prefect-server", str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port))
     ray_common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", "--include-dashboard=false"]
-    subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={ray_port}", *ray_common,
-                    f"--temp-dir={root / 'ray'}"], env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, str(Path(__file__).with_name("ray_loopback_node.py")), "start",
-                    f"--address=127.0.0.1:{ray_port}", *ray_common[:-1]], env=env, check=True, capture_output=True)
+    head = subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={ray_port}", *ray_common,
+                           f"--temp-dir={root / 'ray'}"], env=env, capture_output=True, text=True)
+    assert head.returncode == 0, head.stdout[-2000:] + head.stderr[-2000:]
+    node = subprocess.run([sys.executable, str(Path(__file__).with_name("ray_loopback_node.py")), "start",
+                           f"--address=127.0.0.1:{ray_port}", *ray_common[:-1], f"--temp-dir={root / 'ray'}"],
+                          env=env, capture_output=True, text=True)
+    assert node.returncode == 0, node.stdout[-2000:] + node.stderr[-2000:]
     try:
         _wait_http(f"http://127.0.0.1:{prefect_port}/api/health", 180, server)
         yield {"env": env, "database_url": database_url, "api": env["PREFECT_API_URL"], "ui": f"http://127.0.0.1:{prefect_port}",
                "logs": logs}
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True)
+        _stop_ray_processes(root / "ray")  # only this cluster's: `ray stop` would end every Ray on the machine
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -89,6 +92,18 @@ def cluster(postgres_server, tmp_path_factory):
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _stop_ray_processes(temp_dir: Path) -> None:
+    import psutil
+
+    mine = [p for p in psutil.process_iter(["cmdline"]) if str(temp_dir) in " ".join(p.info["cmdline"] or [])]
+    for proc in mine:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(mine, timeout=20)
 
 
 def _vitrify(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
