@@ -5,6 +5,7 @@ batch table seen in the Prefect UI by headless Chromium (screenshot kept)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,7 +116,6 @@ def _vitrify(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def deployed_run(cluster):
     """Deploy the campaign flow, trigger a run and let a Prefect worker execute it on the Ray cluster."""
-    import ray
 
     _vitrify(cluster, "db", "upgrade")
     _vitrify(cluster, "deploy", "--name", "ci", "--cron", "0 22 * * *", "--timezone", "Europe/Berlin", "--until", "07:00",
@@ -138,9 +138,14 @@ def deployed_run(cluster):
         env=cluster["env"], capture_output=True, text=True, timeout=900,
     )
     (cluster["logs"] / "worker.log").write_text(worker.stdout + worker.stderr)
-    ray.init(address=cluster["env"]["RAY_ADDRESS"], log_to_driver=False)
-    nodes = [n for n in ray.nodes() if n["Alive"]]
-    ray.shutdown()
+    # ask the cluster from a separate driver: this test process may already be connected to another Ray
+    probe = subprocess.run(
+        [sys.executable, "-c", "import json, ray; ray.init(address='%s', log_to_driver=False); "
+         "print(json.dumps([n for n in ray.nodes() if n['Alive']], default=str))" % cluster["env"]["RAY_ADDRESS"]],
+        env=cluster["env"], capture_output=True, text=True, timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    nodes = json.loads(probe.stdout.strip().splitlines()[-1])
     return {"worker": worker, "nodes": nodes}
 
 
