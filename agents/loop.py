@@ -37,7 +37,7 @@ from discovery.vocabulary import ProcessingRoute, SynthesisResult
 
 
 class CampaignError(RuntimeError):
-    pass
+    """A campaign cannot proceed (unknown id, no trained model yet)."""
 
 
 def create_campaign(session: Session, config: CampaignConfig) -> Campaign:

@@ -20,26 +20,14 @@ from discovery.evaluation import (
     sun_e,
 )
 from discovery.models import GlassFormingClassifier, GlassFormingModel
+from shared_data import BINARY, REPO, SHARED, SYSTEMS, liquidus_model  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
 
 
 @lru_cache(maxsize=1)
 def binary():
     return load_labelled_csv(BINARY)
 
-
-@lru_cache(maxsize=1)
-def liquidus_model():
-    from discovery import liquidus
-
-    try:
-        return liquidus.default_regressor()
-    except FileNotFoundError:
-        data = liquidus.load_liquidus_data(SHARED, liquidus.SHIPPABLE_SOURCES)
-        return liquidus.LiquidusRegressor(n_estimators=100).fit(data.matrix, data.t_liquidus)
 
 
 def test_grouped_splits_keep_every_system_in_one_fold():

@@ -21,24 +21,9 @@ from discovery.models import (
     encode_routes,
     route_features,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
-# Binary systems with both outcomes, from rare to common glass formers, plus some all-crystalline ones.
-SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr", "Fe-Zr", "Al-La", "Ag-Cu", "Cu-Ni")
+from shared_data import BINARY, REPO, SHARED, SYSTEMS, liquidus_model  # noqa: F401
 
 
-@lru_cache(maxsize=1)
-def liquidus_model():
-    """The shipped default liquidus regressor; before it ships, the same model fitted on the shippable sources."""
-    from discovery import liquidus
-
-    try:
-        return liquidus.default_regressor()
-    except FileNotFoundError:
-        data = liquidus.load_liquidus_data(SHARED, liquidus.SHIPPABLE_SOURCES)
-        return liquidus.LiquidusRegressor(n_estimators=100).fit(data.matrix, data.t_liquidus)
 
 
 @lru_cache(maxsize=1)

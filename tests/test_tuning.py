@@ -9,22 +9,9 @@ import numpy as np
 
 from discovery.evaluation import load_labelled_csv
 from discovery.tuning import open_study, study_name_for, train_gfa_model, tune_gfa_member
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
-SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr", "Fe-Zr", "Al-La", "Ag-Cu", "Cu-Ni")
+from shared_data import BINARY, REPO, SHARED, SYSTEMS, liquidus_model  # noqa: F401
 
 
-@lru_cache(maxsize=1)
-def liquidus_model():
-    from discovery import liquidus
-
-    try:
-        return liquidus.default_regressor()
-    except FileNotFoundError:
-        data = liquidus.load_liquidus_data(SHARED, liquidus.SHIPPABLE_SOURCES)
-        return liquidus.LiquidusRegressor(n_estimators=100).fit(data.matrix, data.t_liquidus)
 
 
 @lru_cache(maxsize=1)
