@@ -278,7 +278,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     "glasses": ingested["glasses"],
                     "glasses_total": found_total,
                     "no_data": ingested["no_data"],
-                    "cv_auc": round(metrics.get("grouped_cv_roc_auc", float("nan")), 3),
+                    # None, not NaN, when not computed: PostgreSQL's JSON has no NaN
+                    "cv_auc": round(metrics["grouped_cv_roc_auc"], 3) if "grouped_cv_roc_auc" in metrics else None,
                     "train_size": model["train_size"],
                     "model_version": model["model_version_id"],
                     "seconds": round(time.perf_counter() - t0, 1),
@@ -292,7 +293,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                     f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
                     + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
                     + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
-                    + f"grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels | model v{row['model_version']} | "
+                    + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
+                    + f"{row['train_size']} labels | model v{row['model_version']} | "
                     f"{row['seconds']} s"
                 )
                 t_art = time.perf_counter()
