@@ -206,7 +206,7 @@ def test_prefect_ui_shows_the_batch_table(cluster, deployed_run):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{cluster['ui']}/runs/flow-run/{flow_run_id}", wait_until="networkidle", timeout=90_000)
-        page.get_by_role("tab", name="Artifacts").click()
+        page.get_by_text("Artifacts", exact=True).first.click()
         page.get_by_text(cluster["batch_key"]).first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "prefect-flow-run-artifacts.png"), full_page=True)
         # the batch table itself, rendered by the UI: a proposed composition must be on screen
