@@ -28,12 +28,9 @@ token_app = typer.Typer(help="API tokens: create (the secret is shown once), lis
 
 
 def _engine():
-    from db.migrate import upgrade
-    from db.session import get_engine
+    from vitrify.cli import _engine as migrated_engine  # one place that opens and migrates the database
 
-    engine = get_engine()
-    upgrade(engine)
-    return engine
+    return migrated_engine()
 
 
 def _fail(message: str, code: int = 1) -> None:
