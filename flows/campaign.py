@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import time
+from functools import lru_cache
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -77,7 +78,7 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
     import ray
 
     from agents.ray_runtime import ensure_ray
-    from agents.replay import ReplayOracle, answer_replay_job
+    from agents.replay import answer_replay_job
 
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
@@ -86,7 +87,7 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
     if not payloads:
         return []
     ensure_ray()
-    oracle_ref = ray.put(ReplayOracle.from_csv(config.oracle_csv))
+    oracle_ref = ray.put(_oracle(config.oracle_csv))
     remote = ray.remote(num_cpus=0.25, max_retries=3)(answer_replay_job)
     refs = [remote.remote(oracle_ref, p) for p in payloads]
     results = []
@@ -96,6 +97,20 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
         except Exception as exc:  # one failed job must not lose the other answers
             results.append({"job_id": payload["job_id"], "error": repr(exc), "canonical": payload["canonical"]})
     return results
+
+
+def _oracle(path: str):
+    """The replay data set, parsed once per process (and again only if the file changes)."""
+    from pathlib import Path
+
+    return _cached_oracle(path, Path(path).stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _cached_oracle(path: str, mtime_ns: int):
+    from agents.replay import ReplayOracle
+
+    return ReplayOracle.from_csv(path)
 
 
 @task(name="ingest", task_run_name="ingest-c{campaign_id}-i{iteration}", **_DB_RETRIES)
