@@ -5,7 +5,6 @@ create_campaign -> retrain -> [propose -> queue jobs -> run jobs -> ingest -> re
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np

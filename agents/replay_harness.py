@@ -69,7 +69,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from agents.config import AGENT_NAMES, AgentConfig
-from discovery.composition import Composition, CompositionError, CompositionMatrix, parse_composition
+from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
 from discovery.shift import campaign_sample_weights, local_campaign_posterior, route_group

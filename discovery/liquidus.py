@@ -33,7 +33,6 @@ second) and is what :func:`discovery.features.featurize` uses when no measured T
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path

@@ -153,7 +153,6 @@ def campaign_run(
     quiet_third_party_defaults()
     from pydantic import ValidationError
 
-    from agents.config import AgentConfig, CampaignConfig, SpaceConfig
     from agents.loop import create_campaign
     from db.session import session_scope
 

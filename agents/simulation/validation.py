@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
