@@ -95,6 +95,13 @@ def db_import(
 # --------------------------------------------------------------------------- report
 
 
+def flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa) -> dict:
+    """The measurement flags every report command shares, as {quantity: (value, unit)}."""
+    given = {"Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
+             "youngs_modulus": (youngs_modulus_gpa, "GPa")}
+    return {k: v for k, v in given.items() if v[0] is not None}
+
+
 @app.command("report")
 def report(
     composition: str = typer.Option(..., help="Composition as made, in at.%, e.g. Cu50Zr45Al5"),
@@ -114,13 +121,9 @@ def report(
     from db.ingest import IngestError, Report, record_report
     from db.session import session_scope
 
-    measurements = {
-        "Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
-        "youngs_modulus": (youngs_modulus_gpa, "GPa"),
-    }
     rep = Report(
         composition=composition, result=result, method=method, reporter=reporter, job_id=job, notes=notes,
-        normalize=normalize, measurements={k: v for k, v in measurements.items() if v[0] is not None},
+        normalize=normalize, measurements=flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa),
     )
     engine = _engine()
     try:

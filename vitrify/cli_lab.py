@@ -182,11 +182,9 @@ def lab_report(
     from db.ingest import Report
     from db.lab import submit_report
 
-    measurements: dict = {
-        "Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
-        "youngs_modulus": (youngs_modulus_gpa, "GPa"),
-    }
-    measurements = {k: v for k, v in measurements.items() if v[0] is not None}
+    from vitrify.cli import flag_measurements
+
+    measurements = flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa)
     for text in measure:
         name, value = _parse_measure(text)
         if name in measurements:
