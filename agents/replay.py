@@ -85,3 +85,9 @@ def answer_replay_job(oracle: ReplayOracle, job: dict) -> dict:
         "result": ans.result.value if ans.result else None,
         "provenance": ans.provenance,
     }
+
+
+def answer_replay_jobs(oracle: ReplayOracle, jobs: list[dict]) -> list[dict]:
+    """Worker entry point for a chunk of jobs: one Ray task answers many, because one
+    answer is a dictionary lookup and a Ray task per job costs more than the answer."""
+    return [answer_replay_job(oracle, job) for job in jobs]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import time
 from functools import lru_cache
+from pathlib import Path
 from dataclasses import asdict
 from datetime import datetime, timezone
 
@@ -78,7 +79,6 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
     import ray
 
     from agents.ray_runtime import ensure_ray
-    from agents.replay import answer_replay_job
 
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
@@ -87,30 +87,45 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
     if not payloads:
         return []
     ensure_ray()
-    oracle_ref = ray.put(_oracle(config.oracle_csv))
-    remote = ray.remote(num_cpus=0.25, max_retries=3)(answer_replay_job)
-    refs = [remote.remote(oracle_ref, p) for p in payloads]
+    # One chunk per Ray CPU, not one Ray task per job: a task per job made Ray start (and
+    # then reap) a worker process per job every iteration, seconds of pure overhead.
+    n_chunks = max(1, min(len(payloads), int(ray.cluster_resources().get("CPU", 1))))
+    chunks = [payloads[i::n_chunks] for i in range(n_chunks)]
+    oracle_ref = _oracle_ref(config.oracle_csv)
+    refs = [_answer_remote().remote(oracle_ref, chunk) for chunk in chunks]
     results = []
-    for payload, ref in zip(payloads, refs):
+    for chunk, ref in zip(chunks, refs):
         try:
-            results.append(ray.get(ref, timeout=300))
-        except Exception as exc:  # one failed job must not lose the other answers
-            results.append({"job_id": payload["job_id"], "error": repr(exc), "canonical": payload["canonical"]})
+            results.extend(ray.get(ref, timeout=300))
+        except Exception as exc:  # one failed chunk must not lose the other answers
+            results.extend({"job_id": p["job_id"], "error": repr(exc), "canonical": p["canonical"]} for p in chunk)
     return results
 
 
-def _oracle(path: str):
-    """The replay data set, parsed once per process (and again only if the file changes)."""
-    from pathlib import Path
+@lru_cache(maxsize=1)
+def _answer_remote():
+    import ray
 
-    return _cached_oracle(path, Path(path).stat().st_mtime_ns)
+    from agents.replay import answer_replay_jobs
+
+    return ray.remote(num_cpus=1, max_retries=3)(answer_replay_jobs)
 
 
-@lru_cache(maxsize=4)
-def _cached_oracle(path: str, mtime_ns: int):
+_ORACLE_REFS: dict[tuple, object] = {}
+
+
+def _oracle_ref(path: str):
+    """The replay data set, parsed and put into Ray's object store once per process and Ray
+    session (again if the file changes)."""
+    import ray
+
     from agents.replay import ReplayOracle
 
-    return ReplayOracle.from_csv(path)
+    key = (path, Path(path).stat().st_mtime_ns, ray.get_runtime_context().get_job_id())
+    if key not in _ORACLE_REFS:
+        _ORACLE_REFS.clear()
+        _ORACLE_REFS[key] = ray.put(ReplayOracle.from_csv(path))
+    return _ORACLE_REFS[key]
 
 
 @task(name="ingest", task_run_name="ingest-c{campaign_id}-i{iteration}", **_DB_RETRIES)
