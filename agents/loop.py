@@ -5,10 +5,12 @@ create_campaign -> retrain -> [propose -> queue jobs -> run jobs -> ingest -> re
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from agents.config import CampaignConfig
@@ -139,20 +141,30 @@ def md_results(session: Session) -> tuple[dict, dict]:
 
 def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, GlassFormingModel]:
     version = session.exec(
-        select(ModelVersion).where(ModelVersion.campaign_id == campaign.id).order_by(ModelVersion.id.desc()).limit(1)
+        select(ModelVersion)
+        .options(defer(ModelVersion.artifact))  # read only if this process does not hold the model
+        .where(ModelVersion.campaign_id == campaign.id)
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
     ).scalars().first()
     if version is None:
         raise CampaignError(f"campaign {campaign.id} has no trained model yet")
     return version, load_model(version)
 
 
-def propose(session: Session, campaign: Campaign, iteration: int) -> list[Proposal]:
-    """Score the space, pick a batch, and record it as Proposals and queued Jobs."""
+def propose(session: Session, campaign: Campaign, iteration: int, timings: dict | None = None) -> list[Proposal]:
+    """Score the space, pick a batch, and record it as Proposals and queued Jobs.
+
+    ``timings["scoring_seconds"]`` (if given) receives the time spent scoring and selecting,
+    the useful work; loading the model and recording the batch are bookkeeping."""
+    timings = {} if timings is None else timings
+    timings.setdefault("scoring_seconds", 0.0)
     config = campaign_config(campaign)
     version, model = current_model(session, campaign)
     exclude = covered_compositions(session, campaign.id, exclude_literature_systems=set(config.holdout_systems))
     rng = np.random.default_rng([config.seed, iteration])
     incumbent = _incumbent(session, campaign)
+    started = time.perf_counter()
     candidates = propose_batch(
         model,
         config.space.build(),
@@ -163,6 +175,7 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
         rng=rng,
         incumbent=incumbent,
     )
+    timings["scoring_seconds"] += time.perf_counter() - started
     rows = get_or_create_compositions(session, [c.composition for c in candidates])
     proposals = []
     for cand in candidates:
@@ -182,7 +195,8 @@ def propose(session: Session, campaign: Campaign, iteration: int) -> list[Propos
         )
     session.flush()
     if config.simulation_budget:
-        proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates}, rng, incumbent)
+        proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates},
+                                          rng, incumbent, timings)
     return proposals
 
 
@@ -196,7 +210,7 @@ def _proposal(campaign: Campaign, iteration: int, rank: int, composition_id: int
     )
 
 
-def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent) -> list[Proposal]:
+def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent, timings) -> list[Proposal]:
     """Per candidate, simulate or not: the most promising candidates that an interatomic
     potential covers go to MD (its moduli and structure), ranked by acquisition times the
     learned probability that the simulation runs at all (crashes are a feasibility signal)."""
@@ -204,10 +218,12 @@ def _propose_simulations(session, campaign, iteration, model, version, exclude, 
     from discovery.acquisition import feasibility_weighted
 
     config = campaign_config(campaign)
+    started = time.perf_counter()
     shortlist = propose_batch(
         model, config.space.build(), max(20, 5 * config.simulation_budget), exclude=exclude,
         route=ProcessingRoute(config.processing).model_group, agent=config.agent, rng=rng, incumbent=incumbent,
     )
+    timings["scoring_seconds"] += time.perf_counter() - started
     shortlist = [c for c in shortlist if select_potential(c.composition) is not None]
     if not shortlist:
         return []

@@ -7,8 +7,12 @@ import os
 from vitrify.settings import get_settings, quiet_third_party_defaults
 
 
-def ensure_ray() -> None:
-    """Connect once per process. Local Ray stays on loopback with a capped object store."""
+def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
+    """Connect once per process. Local Ray stays on loopback with a capped object store.
+
+    ``warm_modules`` are imported, in the background, by one worker per CPU right after
+    connecting: a worker's first task otherwise pays those imports (seconds for
+    pymatgen/matplotlib) in the middle of a campaign iteration."""
     import ray
 
     if ray.is_initialized():
@@ -28,3 +32,14 @@ def ensure_ray() -> None:
             # workers import vitrify from the same checkout / environment as the driver
             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("VITRIFY_")}},
         )
+    if warm_modules:
+        warm = ray.remote(num_cpus=1)(_import_modules)  # one CPU each: they land on distinct workers
+        for _ in range(max(1, int(ray.cluster_resources().get("CPU", 1)))):
+            warm.remote(tuple(warm_modules))
+
+
+def _import_modules(modules: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)

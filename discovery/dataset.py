@@ -60,10 +60,8 @@ class LabelledSet:
     def content_hash(self) -> str:
         """sha256 over (canonical, route, label, source) rows in a stable order."""
         rows = sorted(zip(self.canonical, map(str, self.routes), map(int, self.labels), map(str, self.sources)))
-        digest = hashlib.sha256()
-        for row in rows:
-            digest.update(repr(row).encode())
-        return digest.hexdigest()
+        # one update over the joined rows: the same digest as one update per row, faster
+        return hashlib.sha256("".join(map(repr, rows)).encode()).hexdigest()
 
 
 def with_canonical_compositions(frame, column: str = "formula"):

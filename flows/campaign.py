@@ -12,14 +12,13 @@ interrupted iteration instead of proposing again, so nothing is lost or duplicat
 
 from __future__ import annotations
 
-import base64
 import time
 from functools import lru_cache
 from pathlib import Path
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.tasks import exponential_backoff
 
@@ -55,9 +54,8 @@ def propose_task(campaign_id: int, iteration: int) -> dict:
     """Pick the batch, or return the one already recorded for this iteration (resume)."""
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
-        started = time.perf_counter()
-        proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration)
-        work = time.perf_counter() - started
+        timings = {"scoring_seconds": 0.0}
+        proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration, timings)
         batch = [
             {
                 "composition": session.get(CompositionRow, p.composition_id).canonical,
@@ -70,7 +68,7 @@ def propose_task(campaign_id: int, iteration: int) -> dict:
             }
             for p in proposals
         ]
-        return {"batch": batch, "work_seconds": work}
+        return {"batch": batch, "work_seconds": timings["scoring_seconds"]}
 
 
 @task(name="run-jobs", task_run_name="run-jobs-c{campaign_id}-i{iteration}")
@@ -86,20 +84,18 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
         payloads = loop.claim_jobs(session, campaign, JobKind.REPLAY.value)
     if not payloads:
         return []
-    ensure_ray()
-    # One chunk per Ray CPU, not one Ray task per job: a task per job made Ray start (and
-    # then reap) a worker process per job every iteration, seconds of pure overhead.
-    n_chunks = max(1, min(len(payloads), int(ray.cluster_resources().get("CPU", 1))))
-    chunks = [payloads[i::n_chunks] for i in range(n_chunks)]
-    oracle_ref = _oracle_ref(config.oracle_csv)
-    refs = [_answer_remote().remote(oracle_ref, chunk) for chunk in chunks]
-    results = []
-    for chunk, ref in zip(chunks, refs):
-        try:
-            results.extend(ray.get(ref, timeout=300))
-        except Exception as exc:  # one failed chunk must not lose the other answers
-            results.extend({"job_id": p["job_id"], "error": repr(exc), "canonical": p["canonical"]} for p in chunk)
-    return results
+    ensure_ray(warm_modules=_WORKER_MODULES)
+    # All of an iteration's replay jobs in one Ray task: an answer is a dictionary lookup,
+    # and a Ray task per job made Ray start (and reap) a worker process per job, seconds
+    # of pure overhead every iteration.
+    try:
+        return ray.get(_answer_remote().remote(_oracle_ref(config.oracle_csv), payloads), timeout=300)
+    except Exception as exc:  # the jobs go back to the queue (ingest_replay_results) with the error
+        return [{"job_id": p["job_id"], "error": repr(exc), "canonical": p["canonical"]} for p in payloads]
+
+
+# what the flow's Ray tasks import (replay answers, iteration reports)
+_WORKER_MODULES = ("agents.replay", "flows.report")
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +104,8 @@ def _answer_remote():
 
     from agents.replay import answer_replay_jobs
 
-    return ray.remote(num_cpus=1, max_retries=3)(answer_replay_jobs)
+    # half a CPU: it shares a core with a report being drawn instead of queueing behind it
+    return ray.remote(num_cpus=0.5, max_retries=3)(answer_replay_jobs)
 
 
 _ORACLE_REFS: dict[tuple, object] = {}
@@ -191,48 +188,71 @@ def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> di
             "failed": summary.failed, "running": len(runner.in_flight)}
 
 
-def _png_markdown(path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"![{alt}](data:image/png;base64,{data})"
+class _IterationReports:
+    """Each iteration's report is drawn on Ray (flows/report.py) while the loop goes on, and
+    published as a Prefect artifact in iteration order as soon as it is ready. The batch
+    table is published at once. A failed report is logged; it never fails the campaign."""
+
+    def __init__(self, campaign_id: int, config: CampaignConfig, logger):
+        self.campaign_id, self.config, self.logger = campaign_id, config, logger
+        self.pending: list[tuple[dict, object]] = []
+
+    def submit(self, iteration: int, batch: list[dict], row: dict) -> None:
+        from agents.ray_runtime import ensure_ray
+
+        key = f"campaign-{self.campaign_id}"
+        create_table_artifact(key=f"{key}-batch", table=batch,
+                              description=f"Campaign {self.campaign_id}, iteration {iteration}: the batch")
+        ensure_ray(warm_modules=_WORKER_MODULES)
+        ref = _render_remote().remote(get_settings().sqlalchemy_url, self.campaign_id, iteration,
+                                      self.config.model_dump(mode="json"), batch, dict(row))
+        self.pending.append((row, ref))
+
+    def publish(self, wait: bool = False) -> None:
+        import ray
+
+        while self.pending:
+            row, ref = self.pending[0]
+            if not wait and not ray.wait([ref], timeout=0)[0]:
+                return
+            self.pending.pop(0)
+            try:
+                report = ray.get(ref, timeout=600)
+            except Exception as exc:
+                self.logger.warning("iteration %s: the report failed: %r", row["iteration"], exc)
+                continue
+            plots = get_settings().plots_dir
+            plots.mkdir(parents=True, exist_ok=True)
+            for name, png in report["pngs"].items():
+                (plots / name).write_bytes(png)
+            create_markdown_artifact(key=f"campaign-{self.campaign_id}-iteration", markdown=report["markdown"],
+                                     description=f"Iteration {row['iteration']} summary")
+            row["report_seconds"] = report["seconds"]
 
 
-def _iteration_artifacts(campaign_id: int, iteration: int, config: CampaignConfig, batch: list[dict], row: dict) -> None:
-    from db.queries import campaign_discovery_counts
-    from discovery.plots import plot_discovery_curves
+@lru_cache(maxsize=1)
+def _render_remote():
+    import ray
 
-    key = f"campaign-{campaign_id}"
-    create_table_artifact(key=f"{key}-batch", table=batch, description=f"Campaign {campaign_id}, iteration {iteration}: the batch")
-    with session_scope() as session:
-        found = campaign_discovery_counts(session, campaign_id)
-    plots = get_settings().plots_dir
-    picks = list(range(1, len(found) + 1))
-    curve = plot_discovery_curves(picks, {"agent": found}, plots / f"{key}-discovery.png", title=f"Campaign {campaign_id}")
-    pgfa = _pgfa_plot(campaign_id, config, plots / f"{key}-pgfa.png")
-    lines = [
-        f"## Campaign {campaign_id} ({config.name}), iteration {iteration}/{config.iterations}",
-        "",
-        f"- proposed: {row['proposed']} ({', '.join(b['composition'] for b in batch[:5])})",
-        f"- glasses this batch: {row['glasses']}; in total: {row['glasses_total']}",
-        f"- model v{row['model_version']}: grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels",
-        f"- iteration wall time: {row['seconds']} s",
-        "",
-        _png_markdown(curve, "discovery curve"),
-    ]
-    if pgfa is not None:
-        lines += ["", _png_markdown(pgfa, "P_GFA over the search space")]
-    create_markdown_artifact(key=f"{key}-iteration", markdown="\n".join(lines), description=f"Iteration {iteration} summary")
+    from flows.report import render_iteration_report
+
+    return ray.remote(num_cpus=0.5, max_retries=1)(render_iteration_report)
 
 
-def _pgfa_plot(campaign_id: int, config: CampaignConfig, path):
-    """P_GFA of the current model across the campaign's space (binary systems: one line each)."""
-    from discovery.plots import plot_pgfa_profiles
+def _tag_flow_run(*tags_: str) -> None:
+    """Campaign tags on the flow run (the UI filters runs by them). Task runs carry the
+    campaign in their names instead of tags: in Prefect 3.9 a tagged task run asks the API
+    for tag-concurrency slots before it starts, and that call stalled ~2 s whenever Prefect's
+    5-s "no such limit" cache had expired, i.e. about once per task in a campaign
+    (measured with the local server; bench/bench_overhead.py)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
 
-    systems = config.space.systems
-    if not systems or any(s.count("-") != 1 for s in systems) or len(systems) > 12:
-        return None
-    with session_scope() as session:
-        _, model = loop.current_model(session, _campaign(session, campaign_id))
-    return plot_pgfa_profiles(model, systems, path, route=config.processing, title=f"Campaign {campaign_id}: P_GFA")
+    if not flow_run.id:
+        return
+    with get_client(sync_client=True) as client:
+        current = client.read_flow_run(flow_run.id)
+        client.update_flow_run(flow_run.id, tags=sorted(set(current.tags or []) | set(tags_)))
 
 
 def _flow_run_name() -> str:
@@ -278,63 +298,66 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         progress=100.0 * start_iteration / config.iterations, key=f"campaign-{campaign_id}-progress",
         description=f"Campaign {campaign_id}: share of planned iterations done",
     )
+    _tag_flow_run(f"campaign-{campaign_id}", f"agent-{config.agent.name}")
+    reports = _IterationReports(campaign_id, config, logger)
     try:
-        with tags(f"campaign-{campaign_id}", f"agent-{config.agent.name}"):
-            model = retrain_task(campaign_id, start_iteration)
-            for iteration in range(start_iteration + 1, config.iterations + 1):
-                if deadline is not None and datetime.now(timezone.utc) >= deadline:
-                    stop_reason = f"deadline {config.until} {config.timezone}"
-                    print(f"deadline {deadline.isoformat()} reached: no new iteration")
-                    break
-                t0 = time.perf_counter()
-                proposed = propose_task(campaign_id, iteration)
-                batch = proposed["batch"]
-                lab = lab_task(campaign_id, iteration)
-                if lab["stop_requested"]:
-                    stop_reason = "stopped by an operator"
-                    print("an operator stopped the campaign: no new iteration")
-                    break
-                results = run_jobs_task(campaign_id, iteration)
-                sims = simulation_task(campaign_id, iteration) if config.simulation_budget else None
-                ingested = ingest_task(campaign_id, iteration, results)
-                model = retrain_task(campaign_id, iteration)
-                ingested["glasses"] += lab["glasses"]
-                found_total += ingested["glasses"]
-                picks_total += len(batch)
-                metrics = model["metrics"]
-                row = {
-                    "iteration": iteration,
-                    "proposed": len(batch),
-                    "glasses": ingested["glasses"],
-                    "glasses_total": found_total,
-                    "no_data": ingested["no_data"],
-                    # None, not NaN, when not computed: PostgreSQL's JSON has no NaN
-                    "cv_auc": round(metrics["grouped_cv_roc_auc"], 3) if "grouped_cv_roc_auc" in metrics else None,
-                    "train_size": model["train_size"],
-                    "model_version": model["model_version_id"],
-                    "seconds": round(time.perf_counter() - t0, 1),
-                    # scoring, selection and model fitting; the rest is Prefect/Ray/database bookkeeping
-                    "work_seconds": round(proposed["work_seconds"] + metrics.get("total_seconds", 0.0), 2),
-                }
-                rows.append(row)
-                best = ", ".join(b["composition"] for b in batch[:3])
-                print(
-                    f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
-                    f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                    + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
-                    + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
-                    + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
-                    + f"{row['train_size']} labels | model v{row['model_version']} | "
-                    f"{row['seconds']} s"
-                )
-                t_art = time.perf_counter()
-                _iteration_artifacts(campaign_id, iteration, config, batch, row)
-                row["artifact_seconds"] = round(time.perf_counter() - t_art, 2)
-                update_progress_artifact(progress, progress=100.0 * iteration / config.iterations)
-            if config.simulation_budget:
-                # let running simulations finish (bounded) so their results are ingested now
-                sims = simulation_task(campaign_id, config.iterations, wait_s=config.simulation_timeout_s)
-                print(f"simulations: {sims['finished']} finished at the end, {sims['running']} still running")
+        model = retrain_task(campaign_id, start_iteration)
+        for iteration in range(start_iteration + 1, config.iterations + 1):
+            if deadline is not None and datetime.now(timezone.utc) >= deadline:
+                stop_reason = f"deadline {config.until} {config.timezone}"
+                print(f"deadline {deadline.isoformat()} reached: no new iteration")
+                break
+            t0 = time.perf_counter()
+            proposed = propose_task(campaign_id, iteration)
+            batch = proposed["batch"]
+            lab = lab_task(campaign_id, iteration)
+            if lab["stop_requested"]:
+                stop_reason = "stopped by an operator"
+                print("an operator stopped the campaign: no new iteration")
+                break
+            results = run_jobs_task(campaign_id, iteration)
+            sims = simulation_task(campaign_id, iteration) if config.simulation_budget else None
+            ingested = ingest_task(campaign_id, iteration, results)
+            model = retrain_task(campaign_id, iteration)
+            ingested["glasses"] += lab["glasses"]
+            found_total += ingested["glasses"]
+            picks_total += len(batch)
+            metrics = model["metrics"]
+            row = {
+                "iteration": iteration,
+                "proposed": len(batch),
+                "glasses": ingested["glasses"],
+                "glasses_total": found_total,
+                "picks_total": picks_total,
+                "no_data": ingested["no_data"],
+                # None, not NaN, when not computed: PostgreSQL's JSON has no NaN
+                "cv_auc": round(metrics["grouped_cv_roc_auc"], 3) if "grouped_cv_roc_auc" in metrics else None,
+                "train_size": model["train_size"],
+                "model_version": model["model_version_id"],
+                "seconds": round(time.perf_counter() - t0, 1),
+                # scoring, selection and model fitting; the rest is Prefect/Ray/database bookkeeping
+                "work_seconds": round(proposed["work_seconds"] + metrics.get("total_seconds", 0.0), 2),
+            }
+            rows.append(row)
+            best = ", ".join(b["composition"] for b in batch[:3])
+            print(
+                f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
+                f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
+                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
+                + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
+                + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
+                + f"{row['train_size']} labels | model v{row['model_version']} | "
+                f"{row['seconds']} s"
+            )
+            reports.publish()  # the earlier iterations' reports that are ready
+            reports.submit(iteration, batch, row)
+            update_progress_artifact(progress, progress=100.0 * iteration / config.iterations)
+            row["wall_seconds"] = round(time.perf_counter() - t0, 2)  # the whole iteration, as the loop saw it
+        if config.simulation_budget:
+            # let running simulations finish (bounded) so their results are ingested now
+            sims = simulation_task(campaign_id, config.iterations, wait_s=config.simulation_timeout_s)
+            print(f"simulations: {sims['finished']} finished at the end, {sims['running']} still running")
+        reports.publish(wait=True)
         summary = {
             "iterations": rows,
             "picks": picks_total,

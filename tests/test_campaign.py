@@ -1,6 +1,8 @@
 """End to end: a real Prefect flow run, real local Ray workers, a real database (both kinds),
 real SVM fits on the real Sun 2017 binary data."""
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -72,3 +74,23 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
         assert runs and runs[0].state.is_completed()
         tasks = {t.name for t in client.read_task_runs() if t.flow_run_id == runs[0].id}
         assert {"propose-c%d-i1" % campaign_id, "run-jobs-c%d-i2" % campaign_id, "retrain-c%d-i0" % campaign_id} <= tasks
+        # campaign tags on the flow run (task runs carry the campaign in their names)
+        assert {f"campaign-{campaign_id}", "agent-ucb"} <= set(runs[0].tags)
+        # the per-iteration artifacts: the batch table and a summary drawn on Ray with both plots
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+        def latest(key):
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return max(found, key=lambda a: a.created)
+
+        table = latest(f"campaign-{campaign_id}-batch")
+        rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+        assert table.type == "table" and len(rows) == 5 and {"composition", "P_GFA", "sent_to"} <= set(rows[0])
+        summary_md = latest(f"campaign-{campaign_id}-iteration")
+        assert "iteration 2/2" in summary_md.data and summary_md.data.count("data:image/png;base64,") == 2
+    from vitrify.settings import get_settings
+
+    plots = get_settings().plots_dir
+    for name in ("discovery", "pgfa"):
+        assert (plots / f"campaign-{campaign_id}-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(row["report_seconds"] > 0 and row["wall_seconds"] >= row["seconds"] for row in summary["iterations"])

@@ -62,7 +62,10 @@ def test_saved_model_version_reloads_with_identical_predictions(tmp_path):
         ids = (gv.id, mv.id)
     from db.session import get_engine
 
-    get_engine.cache_clear()  # a fresh engine: nothing cached in memory
+    from db.registry import clear_model_cache
+
+    get_engine.cache_clear()  # a fresh engine and no model held in memory: a real reload
+    clear_model_cache()
     from db.session import get_engine as fresh
 
     with session_scope(fresh(url)) as session:
@@ -86,7 +89,7 @@ def test_saved_model_version_reloads_with_identical_predictions(tmp_path):
 
 def test_corrupted_artifact_is_refused(tmp_path):
     from db.models import ModelVersion
-    from db.registry import load_model, save_model_version
+    from db.registry import clear_model_cache, load_model, save_model_version
     from db.session import session_scope
 
     data, _, model, _ = trained()
@@ -94,6 +97,7 @@ def test_corrupted_artifact_is_refused(tmp_path):
     with session_scope(engine) as session:
         version = save_model_version(session, model, kind=model.kind, data=data, hyperparameters={}, metrics={})
         vid = version.id
+    clear_model_cache()  # another process: it has only the database
     with session_scope(engine) as session:
         row = session.get(ModelVersion, vid)
         row.artifact = row.artifact[:-1] + bytes([row.artifact[-1] ^ 1])
