@@ -30,7 +30,7 @@ from db.models import (
     utcnow,
 )
 from db.registry import latest_model_version, load_model, save_model_version
-from db.training import covered_compositions, labelled_set
+from db.training import TrainingSetCache, covered_compositions
 from discovery.dataset import LabelledSet
 from discovery.models import GlassFormingModel
 from vitrify.settings import get_settings
@@ -57,12 +57,16 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
     return CampaignConfig.model_validate(campaign.config)
 
 
+# a campaign retrains after every batch: read only what was added since (db.training)
+_TRAINING_SETS = TrainingSetCache()
+
+
 def training_data(session: Session, campaign: Campaign) -> LabelledSet:
     """What the campaign may learn from, minus rows the featurizer has no element data for."""
     from discovery.features import featurizable
 
     config = campaign_config(campaign)
-    data = labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    data = _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
     return data.subset(featurizable(data.matrix())) if len(data) else data
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+import threading
+
+from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from db.models import Composition as CompositionRow
@@ -42,18 +44,64 @@ def labelled_set(
     exclude_literature_systems: frozenset[str] | set[str] = frozenset(),
 ) -> LabelledSet:
     """Every current outcome with a glass label (synthesis failures carry none)."""
-    columns = (CompositionRow.fractions, Outcome.processing, Outcome.glass_label, Outcome.source)
-    query = _visible_outcomes(campaign_id, frozenset(exclude_literature_systems), *columns)
-    comps, routes, labels, sources = [], [], [], []
+    return _labelled_rows(session, campaign_id, frozenset(exclude_literature_systems))[1]
+
+
+def _labelled_rows(session: Session, campaign_id: int | None, exclude: frozenset[str], after_id: int = 0):
+    """(outcome ids, LabelledSet) of the visible labelled outcomes with id > ``after_id``."""
+    columns = (Outcome.id, CompositionRow.fractions, Outcome.processing, Outcome.glass_label, Outcome.source)
+    query = _visible_outcomes(campaign_id, exclude, *columns).where(Outcome.glass_label.is_not(None), Outcome.id > after_id)
+    ids, comps, routes, labels, sources = [], [], [], [], []
     groups: dict[str, str] = {}
-    for fractions, processing, label, source in session.exec(query.where(Outcome.glass_label.is_not(None)).order_by(Outcome.id)).all():
-        comps.append(Composition.from_fractions(fractions))
+    for outcome_id, fractions, processing, label, source in session.exec(query.order_by(Outcome.id)).all():
         if processing not in groups:
             groups[processing] = ProcessingRoute(processing).model_group
+        ids.append(outcome_id)
+        comps.append(Composition.from_fractions(fractions))
         routes.append(groups[processing])
         labels.append(label)
         sources.append(source)
-    return LabelledSet(comps, routes, labels, sources)
+    return ids, LabelledSet(comps, routes, labels, sources)
+
+
+class TrainingSetCache:
+    """``labelled_set`` for a campaign that retrains after every batch, reading only the
+    outcomes added since the last call.
+
+    The cached rows are reused only if the database's visible labelled outcomes are exactly
+    those rows plus the new ones: same count and same sum of outcome ids. Anything else (a
+    revised report hides its old outcome, a row committed late with a lower id, another
+    database) changes one of the two, and the set is read again in full.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[int, int, int, LabelledSet]] = {}  # key -> (n, id sum, max id, data)
+        self._lock = threading.Lock()
+
+    def labelled_set(self, session: Session, *, campaign_id: int | None,
+                     exclude_literature_systems: frozenset[str] | set[str] = frozenset()) -> LabelledSet:
+        exclude = frozenset(exclude_literature_systems)
+        key = (session.get_bind().url.render_as_string(hide_password=True), campaign_id, exclude)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None:
+            n, id_sum, max_id, cached = entry
+            ids, new = _labelled_rows(session, campaign_id, exclude, after_id=max_id)
+            total, total_sum = session.exec(
+                _visible_outcomes(campaign_id, exclude, func.count(Outcome.id), func.coalesce(func.sum(Outcome.id), 0))
+                .where(Outcome.glass_label.is_not(None))
+            ).one()
+            if total == n + len(ids) and int(total_sum) == id_sum + sum(ids):
+                data = cached.concat(new) if ids else cached
+                self._store(key, total, int(total_sum), max([max_id, *ids]), data)
+                return data
+        ids, data = _labelled_rows(session, campaign_id, exclude)
+        self._store(key, len(ids), sum(ids), max(ids, default=0), data)
+        return data
+
+    def _store(self, key, n: int, id_sum: int, max_id: int, data: LabelledSet) -> None:
+        with self._lock:
+            self._entries[key] = (n, id_sum, max_id, data)
 
 
 def covered_compositions(

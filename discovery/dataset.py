@@ -47,6 +47,17 @@ class LabelledSet:
     def matrix(self, elements=None) -> CompositionMatrix:
         return CompositionMatrix.from_compositions(self.compositions, elements)
 
+    def concat(self, other: "LabelledSet") -> "LabelledSet":
+        """The rows of ``self`` then those of ``other`` (unweighted sets only)."""
+        if self.weights is not None or other.weights is not None:
+            raise ValueError("concatenate before weighting: weights are relative to the whole set")
+        return LabelledSet(
+            self.compositions + other.compositions,
+            np.concatenate([self.routes, other.routes]),
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.sources, other.sources]),
+        )
+
     def subset(self, mask: np.ndarray) -> "LabelledSet":
         idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
         return LabelledSet(

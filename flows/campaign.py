@@ -104,8 +104,10 @@ def _answer_remote():
 
     from agents.replay import answer_replay_jobs
 
-    # half a CPU: it shares a core with a report being drawn instead of queueing behind it
-    return ray.remote(num_cpus=0.5, max_retries=3)(answer_replay_jobs)
+    # One whole CPU each for answers and reports, although neither needs it: Ray keeps one
+    # idle worker per CPU, so whole CPUs put the two on distinct warm workers (on a cluster:
+    # distinct nodes), where fractions packed them onto one and started a worker per iteration.
+    return ray.remote(num_cpus=1, max_retries=3)(answer_replay_jobs)
 
 
 _ORACLE_REFS: dict[tuple, object] = {}
@@ -236,7 +238,7 @@ def _render_remote():
 
     from flows.report import render_iteration_report
 
-    return ray.remote(num_cpus=0.5, max_retries=1)(render_iteration_report)
+    return ray.remote(num_cpus=1, max_retries=1)(render_iteration_report)  # see _answer_remote
 
 
 def _tag_flow_run(*tags_: str) -> None:
