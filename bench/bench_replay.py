@@ -17,6 +17,11 @@ removed from training, see agents/replay_harness.py):
   sputtered rows, plus sputtered rows of their edges. Training: binaries + the other
   Landolt rows, i.e. literature that is melt-spun or of unknown route. Run with and
   without the shift weights of discovery.shift.
+* ``binary-misled``: where greedy is misled by its prior. The loop model's out-of-fold
+  P(glass) (5 folds of whole binary systems) is compared with each system's glass fraction;
+  of the twelve systems (glass fraction in [0.15, 0.6], not in the other binary pools) where
+  the prior overestimates glass formation most, ranks 1, 3, ... form this pool and ranks
+  2, 4, ... its tuning twin (not used for choices yet). Training: the other binaries.
 * ``binary-tune`` (only with ``--tune``): six *other* binary systems (rule: binaries with a
   glass fraction in [0.15, 0.6], alphabetically first six not in binary-test) used to
   choose the agent settings. The test pools above are never used for tuning.
@@ -123,6 +128,51 @@ def landolt_sputtered_systems(rows) -> list[str]:
     return sorted(s for s, (n, _) in _stats(sp).items() if n >= 10)
 
 
+def prior_overestimate_by_system(rows, *, folds: int = 5, min_rows: int = 40) -> dict[str, float]:
+    """How wrong the literature prior is per binary system: mean P(glass) of the loop model
+    (FastGlassModel) trained on the binaries of the other folds (folds are whole systems)
+    minus the system's observed glass fraction. Large = the prior promises glasses that are
+    not there, which is what misleads greedy. Computed from the data alone, before and
+    independently of any agent."""
+    from sklearn.model_selection import GroupKFold
+
+    from agents.replay_harness import FastGlassModel
+    from discovery.composition import CompositionMatrix
+    from discovery.dataset import LabelledSet
+    from discovery.features import featurizable
+
+    comps = [parse_composition(r["formula"]) for r in rows]
+    usable = featurizable(CompositionMatrix.from_compositions(comps))  # e.g. Ge-Te has no mixing enthalpy
+    rows = [r for r, ok in zip(rows, usable) if ok]
+    data = LabelledSet([c for c, ok in zip(comps, usable) if ok], ["unknown"] * len(rows),
+                       [r["gfa"] for r in rows], ["literature"] * len(rows))
+    systems = np.array([r["system"] for r in rows], dtype=object)
+    prior = np.full(len(rows), np.nan)
+    cache = FeatureCache()
+    for train, test in GroupKFold(n_splits=folds).split(np.zeros(len(rows)), groups=systems):
+        model = FastGlassModel(cache=cache).fit(data.subset(train))
+        sub = data.subset(test)
+        prior[test] = model.score(sub.matrix(), "unknown", names=sub.canonical).glass_probability
+    out = {}
+    for system in sorted(set(systems)):
+        idx = np.flatnonzero(systems == system)
+        labels = data.labels[idx]
+        if "-" in system and len(idx) >= min_rows and 0 < labels.sum() < len(idx):
+            out[system] = float(prior[idx].mean() - labels.mean())
+    return out
+
+
+def binary_misled_systems(rows, overestimate: dict[str, float]) -> tuple[list[str], list[str]]:
+    """Where greedy is misled: the twelve binary systems (glass fraction in [0.15, 0.6], not in
+    binary-test or binary-tune) whose prior overestimates glass formation most, split
+    alternately (ranks 1, 3, ... test; 2, 4, ... tune) into a test pool and a tuning pool."""
+    stats = _stats([r for r in rows if "-" in r["system"]])
+    taken = set(BINARY_TEST) | set(binary_tune_systems(rows))
+    ok = [s for s in overestimate if s not in taken and 0.15 <= stats[s][1] <= 0.6]
+    worst = sorted(ok, key=lambda s: -overestimate[s])[:12]
+    return sorted(worst[0::2]), sorted(worst[1::2])
+
+
 def pool_rows(rows, systems, route: str | None = None) -> list[dict]:
     systems = set(systems)
     out = []
@@ -192,7 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--tune", action="store_true", help="agent sweep on the binary tuning pool only")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--pools", default="binary-test,landolt-meltspun,landolt-sputtered")
+    ap.add_argument("--pools", default="binary-test,binary-misled,landolt-meltspun,landolt-sputtered")
     ap.add_argument("--landolt", type=Path, default=DEFAULT_LANDOLT)
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vitrify-bench-replay",
                     help="where results JSON and the pool CSVs go (never inside the repository)")
@@ -232,6 +282,11 @@ def main(argv=None) -> int:
     pools = []
     if "binary-test" in wanted:
         pools.append(("binary-test", ReplayPool.from_records(pool_rows(binary, BINARY_TEST), source="binary-test"), ()))
+    if "binary-misled" in wanted:
+        test_systems, tune_systems = binary_misled_systems(binary, prior_overestimate_by_system(binary))
+        print(f"# binary-misled systems: {', '.join(test_systems)} (its tuning twin, unused here: "
+              f"{', '.join(tune_systems)})", flush=True)
+        pools.append(("binary-misled", ReplayPool.from_records(pool_rows(binary, test_systems), source="binary-misled"), ()))
     if landolt is not None and "landolt-meltspun" in wanted:
         systems = landolt_meltspun_systems(landolt)
         rws = pool_rows(landolt, systems, route="melt-spinning")
