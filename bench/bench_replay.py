@@ -18,10 +18,10 @@ removed from training, see agents/replay_harness.py):
   Landolt rows, i.e. literature that is melt-spun or of unknown route. Run with and
   without the shift weights of discovery.shift.
 * ``binary-misled``: where greedy is misled by its prior. The loop model's out-of-fold
-  P(glass) (5 folds of whole binary systems) is compared with each system's glass fraction;
-  of the twelve systems (glass fraction in [0.15, 0.6], not in the other binary pools) where
-  the prior overestimates glass formation most, ranks 1, 3, ... form this pool and ranks
-  2, 4, ... its tuning twin (not used for choices yet). Training: the other binaries.
+  P(glass) (5 folds of whole binary systems) ranks each system's compositions; of the twelve
+  systems (glass fraction in [0.15, 0.6], not in the other binary pools) whose ten
+  top-ranked compositions hold the fewest glasses, ranks 1, 3, ... form this pool and ranks
+  2, 4, ... its tuning twin (``--tune``). Training: the other binaries.
 * ``binary-tune`` (only with ``--tune``): six *other* binary systems (rule: binaries with a
   glass fraction in [0.15, 0.6], alphabetically first six not in binary-test) used to
   choose the agent settings. The test pools above are never used for tuning.
@@ -128,12 +128,13 @@ def landolt_sputtered_systems(rows) -> list[str]:
     return sorted(s for s, (n, _) in _stats(sp).items() if n >= 10)
 
 
-def prior_overestimate_by_system(rows, *, folds: int = 5, min_rows: int = 40) -> dict[str, float]:
-    """How wrong the literature prior is per binary system: mean P(glass) of the loop model
-    (FastGlassModel) trained on the binaries of the other folds (folds are whole systems)
-    minus the system's observed glass fraction. Large = the prior promises glasses that are
-    not there, which is what misleads greedy. Computed from the data alone, before and
-    independently of any agent."""
+def prior_quality_by_system(rows, *, folds: int = 5, min_rows: int = 40, top: int = 10) -> dict[str, dict]:
+    """How right the literature prior is per binary system, from the loop model
+    (FastGlassModel) trained on the binaries of the other folds (folds are whole systems):
+    ``top_precision``, the glass share among the system's ``top`` compositions by prior
+    P(glass) (what greedy would make first), and ``overestimate``, mean prior minus the
+    observed glass fraction. Computed from the data alone, before and independently of any
+    agent."""
     from sklearn.model_selection import GroupKFold
 
     from agents.replay_harness import FastGlassModel
@@ -158,18 +159,21 @@ def prior_overestimate_by_system(rows, *, folds: int = 5, min_rows: int = 40) ->
         idx = np.flatnonzero(systems == system)
         labels = data.labels[idx]
         if "-" in system and len(idx) >= min_rows and 0 < labels.sum() < len(idx):
-            out[system] = float(prior[idx].mean() - labels.mean())
+            best = idx[np.argsort(-prior[idx], kind="stable")[:top]]
+            out[system] = {"top_precision": float(data.labels[best].mean()),
+                           "overestimate": float(prior[idx].mean() - labels.mean())}
     return out
 
 
-def binary_misled_systems(rows, overestimate: dict[str, float]) -> tuple[list[str], list[str]]:
+def binary_misled_systems(rows, quality: dict[str, dict]) -> tuple[list[str], list[str]]:
     """Where greedy is misled: the twelve binary systems (glass fraction in [0.15, 0.6], not in
-    binary-test or binary-tune) whose prior overestimates glass formation most, split
-    alternately (ranks 1, 3, ... test; 2, 4, ... tune) into a test pool and a tuning pool."""
+    binary-test or binary-tune) whose prior's top picks are least often glasses (then: whose
+    prior overestimates glass formation most), split alternately (ranks 1, 3, ... test;
+    2, 4, ... tune) into a test pool and a tuning pool."""
     stats = _stats([r for r in rows if "-" in r["system"]])
     taken = set(BINARY_TEST) | set(binary_tune_systems(rows))
-    ok = [s for s in overestimate if s not in taken and 0.15 <= stats[s][1] <= 0.6]
-    worst = sorted(ok, key=lambda s: -overestimate[s])[:12]
+    ok = [s for s in quality if s not in taken and 0.15 <= stats[s][1] <= 0.6]
+    worst = sorted(ok, key=lambda s: (quality[s]["top_precision"], -quality[s]["overestimate"]))[:12]
     return sorted(worst[0::2]), sorted(worst[1::2])
 
 
@@ -283,7 +287,7 @@ def main(argv=None) -> int:
     if "binary-test" in wanted:
         pools.append(("binary-test", ReplayPool.from_records(pool_rows(binary, BINARY_TEST), source="binary-test"), ()))
     if "binary-misled" in wanted:
-        test_systems, tune_systems = binary_misled_systems(binary, prior_overestimate_by_system(binary))
+        test_systems, tune_systems = binary_misled_systems(binary, prior_quality_by_system(binary))
         print(f"# binary-misled systems: {', '.join(test_systems)} (its tuning twin, unused here: "
               f"{', '.join(tune_systems)})", flush=True)
         pools.append(("binary-misled", ReplayPool.from_records(pool_rows(binary, test_systems), source="binary-misled"), ()))

@@ -13,10 +13,10 @@ interrupted iteration instead of proposing again, so nothing is lost or duplicat
 from __future__ import annotations
 
 import time
-from functools import lru_cache
-from pathlib import Path
 from dataclasses import asdict
 from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact

@@ -93,4 +93,5 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
     plots = get_settings().plots_dir
     for name in ("discovery", "pgfa"):
         assert (plots / f"campaign-{campaign_id}-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert all(row["report_seconds"] > 0 and row["wall_seconds"] >= row["seconds"] for row in summary["iterations"])
+    # every report came back; the loop's wall time covers its work ("seconds" is rounded to 0.1 s)
+    assert all(row["report_seconds"] > 0 and row["wall_seconds"] >= row["seconds"] - 0.05 for row in summary["iterations"])

@@ -184,6 +184,7 @@ def test_campaign_runs_through_the_deployment_on_the_cluster(cluster, deployed_r
             assert {f"campaign-{campaign.id}-batch", f"campaign-{campaign.id}-iteration", f"campaign-{campaign.id}-progress"} <= keys
     cluster["flow_run_id"] = str(run.id)
     cluster["batch_key"] = f"campaign-{campaign.id}-batch"
+    cluster["last_batch"] = f"Campaign {campaign.id}, iteration 2: the batch"  # the card's description
     with Session(engine) as s:
         from db.models import Composition
 
@@ -211,7 +212,8 @@ def test_prefect_ui_shows_the_batch_table(cluster, deployed_run):
         page.get_by_text(cluster["batch_key"]).first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "prefect-flow-run-artifacts.png"), full_page=True)
         # the batch table itself, rendered by the UI: a proposed composition must be on screen
-        page.get_by_text(cluster["batch_key"]).first.click()
+        # every iteration's batch is a card with the same key: open the last iteration's
+        page.get_by_text(cluster["last_batch"]).first.click()
         page.get_by_text(cluster["batch_composition"]).first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "prefect-batch-table.png"), full_page=True)
         browser.close()
