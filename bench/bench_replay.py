@@ -279,6 +279,13 @@ def main(argv=None) -> int:
         for agent, local in grid:
             rows.append(run("binary-tune", pool, agent, budget=budget, batch=batch, seeds=seeds, extra=(),
                             local=local, cache=cache, log=log))
+        # the twin of binary-misled: where the prior's top picks are wrong (checked, did not change BEST)
+        _, twin = binary_misled_systems(binary, prior_quality_by_system(binary))
+        print(f"# binary-misled tuning twin: {', '.join(twin)}", flush=True)
+        twin_pool = ReplayPool.from_records(pool_rows(binary, twin), source="binary-misled-tune")
+        for agent in (GREEDY, BEST, ucb(1.0, 0.1, 0.0), thompson(0.1, 0.0), ucb(0.3, 0.3, 0.0)):
+            rows.append(run("misled-tune", twin_pool, agent, budget=budget, batch=batch, seeds=seeds, extra=(),
+                            cache=cache, log=log))
         _save(rows, args.out / "tune.json")
         return 0
 
@@ -288,7 +295,7 @@ def main(argv=None) -> int:
         pools.append(("binary-test", ReplayPool.from_records(pool_rows(binary, BINARY_TEST), source="binary-test"), ()))
     if "binary-misled" in wanted:
         test_systems, tune_systems = binary_misled_systems(binary, prior_quality_by_system(binary))
-        print(f"# binary-misled systems: {', '.join(test_systems)} (its tuning twin, unused here: "
+        print(f"# binary-misled systems: {', '.join(test_systems)} (its tuning twin, in --tune: "
               f"{', '.join(tune_systems)})", flush=True)
         pools.append(("binary-misled", ReplayPool.from_records(pool_rows(binary, test_systems), source="binary-misled"), ()))
     if landolt is not None and "landolt-meltspun" in wanted:
@@ -311,11 +318,11 @@ def main(argv=None) -> int:
         chosen = {"random": AgentConfig(name="random"), "greedy": GREEDY, "best": BEST, "ucb": UCB}
         agents = [chosen[a] for a in args.agents.split(",")]
         for agent in agents:
-            s = seeds if agent in (BEST, AgentConfig(name="random")) else 1
+            s = seeds if agent in (BEST, GREEDY, AgentConfig(name="random")) else 1  # greedy too: its fits vary by seed
             rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=s, extra=extra, cache=cache, log=log))
         if name == "landolt-sputtered":
             for agent in [a for a in (GREEDY, BEST) if a in agents]:
-                rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=seeds if agent is BEST else 1,
+                rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=seeds,
                                 extra=extra, weights=False, cache=cache, log=log))
     _save(rows, args.out / f"{args.tag}.json")
     print()
