@@ -205,9 +205,13 @@ class _IterationReports:
         key = f"campaign-{self.campaign_id}"
         create_table_artifact(key=f"{key}-batch", table=batch,
                               description=f"Campaign {self.campaign_id}, iteration {iteration}: the batch")
-        ensure_ray(warm_modules=_WORKER_MODULES)
-        ref = _render_remote().remote(get_settings().sqlalchemy_url, self.campaign_id, iteration,
-                                      self.config.model_dump(mode="json"), batch, dict(row))
+        try:
+            ensure_ray(warm_modules=_WORKER_MODULES)
+            ref = _render_remote().remote(get_settings().sqlalchemy_url, self.campaign_id, iteration,
+                                          self.config.model_dump(mode="json"), batch, dict(row))
+        except Exception as exc:  # reporting must not stop a campaign (e.g. a lab campaign without Ray)
+            self.logger.warning("iteration %s: the report could not be submitted: %r", iteration, exc)
+            return
         self.pending.append((row, ref))
 
     def publish(self, wait: bool = False) -> None:
