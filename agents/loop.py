@@ -253,7 +253,7 @@ def _propose_simulations(session, campaign, iteration, model, version, exclude, 
 def simulation_feasibility(session: Session, compositions: list) -> np.ndarray:
     """P(simulation runs to the end) from every finished simulation job (crashed vs succeeded)."""
     from db.models import Composition as CompositionRow
-    from discovery.composition import CompositionMatrix
+    from discovery.composition import Composition, CompositionMatrix
     from discovery.feasibility import FeasibilityModel
 
     rows = session.exec(

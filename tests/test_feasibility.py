@@ -59,3 +59,26 @@ def test_unfeaturizable_rows_get_the_rate_and_bad_input_fails():
         model.fit(train, [True])
     with pytest.raises(RuntimeError):
         FeasibilityModel().predict_feasible(train)
+
+
+def test_campaign_feasibility_reads_finished_simulation_jobs(engine):
+    """agents.loop.simulation_feasibility on a real database: crashed vs succeeded simulation
+    jobs (synthetic compositions) give a lower P(runs) next to the crashes."""
+    from agents.loop import simulation_feasibility
+    from db.ingest import get_or_create_compositions
+    from db.models import FailureKind, Job, JobKind, JobStatus
+    from db.session import session_scope
+    from discovery.composition import parse_composition
+
+    crashing = [parse_composition(f"Cu{x}Zr{100 - x}") for x in range(20, 80, 5)]
+    running = [parse_composition(f"Al{x}Ni{100 - x}") for x in range(20, 80, 5)]
+    with session_scope(engine) as s:
+        rows = get_or_create_compositions(s, crashing + running)
+        for comp in crashing + running:
+            crashed = comp in crashing
+            s.add(Job(kind=JobKind.SIMULATION.value, composition_id=rows[comp.canonical].id, processing="other",
+                      status=(JobStatus.FAILED if crashed else JobStatus.SUCCEEDED).value,
+                      failure_kind=FailureKind.SIMULATION_CRASHED.value if crashed else None))
+    with session_scope(engine) as s:
+        p = simulation_feasibility(s, [parse_composition("Cu50Zr50"), parse_composition("Al50Ni50")])
+    assert p.shape == (2,) and p[0] < p[1]
