@@ -13,26 +13,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
-import psutil
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} not healthy after {timeout} s")
 
 
 def main() -> None:
@@ -41,8 +25,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     args = parser.parse_args()
 
-    sys.path.insert(0, str(HERE.parent))
+    sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
     from db.local_postgres import free_port, start_local_postgres
+    from local_cluster import stop_ray_processes, wait_http
 
     root = Path(tempfile.mkdtemp(prefix="vitrify-bench-cluster-"))
     postgres = start_local_postgres(root / "pgdata")
@@ -69,17 +54,13 @@ def main() -> None:
         # a second node on the same machine (Ray refuses one on loopback without this wrapper)
         subprocess.run([sys.executable, str(HERE.parent / "tests" / "ray_loopback_node.py"), "start",
                         f"--address=127.0.0.1:{ray_port}", *ray_common], env=env, check=True, capture_output=True)
-        _wait_http(f"http://127.0.0.1:{prefect_port}/api/health", 180)
+        wait_http(f"http://127.0.0.1:{prefect_port}/api/health", 180)
         print(f"cluster up: PostgreSQL {postgres.url.split('@')[-1]}, Prefect server :{prefect_port}, "
               f"Ray head :{ray_port} + 1 worker node", flush=True)
         subprocess.run([sys.executable, str(HERE / "bench_overhead.py"), "--use-environment",
                         "--iterations", str(args.iterations), "--batch", str(args.batch)], env=env, check=True)
     finally:
-        # only this cluster's Ray processes: `ray stop` would end every Ray on the machine
-        mine = [p for p in psutil.process_iter(["cmdline"]) if str(root / "ray") in " ".join(p.info["cmdline"] or [])]
-        for proc in mine:
-            proc.kill()
-        psutil.wait_procs(mine, timeout=20)
+        stop_ray_processes(root / "ray")
         server.terminate()
         server.wait(30)
         postgres.stop()

@@ -56,7 +56,6 @@ from agents.config import AgentConfig  # noqa: E402
 from agents.replay_harness import (  # noqa: E402
     FeatureCache,
     ReplayPool,
-    picks_needed,
     read_labelled,
     run_replay,
 )
@@ -298,18 +297,15 @@ def main(argv=None) -> int:
         print(f"# binary-misled systems: {', '.join(test_systems)} (its tuning twin, in --tune: "
               f"{', '.join(tune_systems)})", flush=True)
         pools.append(("binary-misled", ReplayPool.from_records(pool_rows(binary, test_systems), source="binary-misled"), ()))
-    if landolt is not None and "landolt-meltspun" in wanted:
-        systems = landolt_meltspun_systems(landolt)
-        rws = pool_rows(landolt, systems, route="melt-spinning")
-        write_pool(rws, args.out / "pools" / "landolt_meltspun.csv")
-        print(f"# landolt-meltspun systems: {', '.join(systems)}", flush=True)
-        pools.append(("landolt-meltspun", ReplayPool.from_records(rws, source="landolt-meltspun"), (landolt_set,)))
-    if landolt is not None and "landolt-sputtered" in wanted:
-        systems = landolt_sputtered_systems(landolt)
-        rws = pool_rows(landolt, systems, route="sputtering")
-        write_pool(rws, args.out / "pools" / "landolt_sputtered.csv")
-        print(f"# landolt-sputtered systems: {', '.join(systems)}", flush=True)
-        pools.append(("landolt-sputtered", ReplayPool.from_records(rws, source="landolt-sputtered"), (landolt_set,)))
+    landolt_pools = (("landolt-meltspun", landolt_meltspun_systems, "melt-spinning"),
+                     ("landolt-sputtered", landolt_sputtered_systems, "sputtering"))
+    for name, choose, route in landolt_pools if landolt is not None else ():
+        if name in wanted:
+            systems = choose(landolt)
+            rws = pool_rows(landolt, systems, route=route)
+            write_pool(rws, args.out / "pools" / f"{name.replace('-', '_')}.csv")
+            print(f"# {name} systems: {', '.join(systems)}", flush=True)
+            pools.append((name, ReplayPool.from_records(rws, source=name), (landolt_set,)))
     if landolt is None:
         print(f"# {args.landolt} not found: Landolt pools skipped", flush=True)
 

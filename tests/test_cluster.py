@@ -10,10 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -21,25 +19,12 @@ from sqlmodel import Session
 from db.local_postgres import free_port
 from db.models import Campaign, Job, ModelVersion, Outcome, Proposal
 from db.session import get_engine
+from local_cluster import stop_ray_processes, wait_http
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not healthy after {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +66,11 @@ def cluster(postgres_server, tmp_path_factory):
                           env=env, capture_output=True, text=True)
     assert node.returncode == 0, node.stdout[-2000:] + node.stderr[-2000:]
     try:
-        _wait_http(f"http://127.0.0.1:{prefect_port}/api/health", 180, server)
+        wait_http(f"http://127.0.0.1:{prefect_port}/api/health", 180, server)
         yield {"env": env, "database_url": database_url, "api": env["PREFECT_API_URL"], "ui": f"http://127.0.0.1:{prefect_port}",
                "logs": logs}
     finally:
-        _stop_ray_processes(root / "ray")  # only this cluster's: `ray stop` would end every Ray on the machine
+        stop_ray_processes(root / "ray")  # only this cluster's: `ray stop` would end every Ray on the machine
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -93,18 +78,6 @@ def cluster(postgres_server, tmp_path_factory):
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _stop_ray_processes(temp_dir: Path) -> None:
-    import psutil
-
-    mine = [p for p in psutil.process_iter(["cmdline"]) if str(temp_dir) in " ".join(p.info["cmdline"] or [])]
-    for proc in mine:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(mine, timeout=20)
 
 
 def _vitrify(cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
