@@ -72,7 +72,13 @@ from agents.config import AGENT_NAMES, AgentConfig
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
-from discovery.shift import campaign_sample_weights, local_campaign_posterior, route_group
+from discovery.shift import (
+    apply_logit_shift,
+    campaign_logit_shift,
+    campaign_sample_weights,
+    local_campaign_posterior,
+    route_group,
+)
 
 REPLAY_SOURCE = "replay"
 
@@ -472,6 +478,20 @@ def posterior_scores(scores: Scores, candidates: CompositionMatrix, observed: Co
                   scores.modulus_uncertainty_gpa, members=post)
 
 
+def shifted_scores(scores: Scores, shift: float) -> Scores:
+    """``scores`` with every member's P(glass) moved by a logit ``shift``
+    (:func:`discovery.shift.campaign_logit_shift`); mean and spread recomputed."""
+    if shift == 0:
+        return scores
+    members = scores.members if scores.members is not None else scores.glass_probability[None, :]
+    moved = apply_logit_shift(members, shift)
+    prob = moved.mean(axis=0)
+    unc = moved.std(axis=0) if moved.shape[0] > 1 else scores.uncertainty
+    eps = 1e-6
+    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
+                  scores.modulus_uncertainty_gpa, members=moved)
+
+
 def make_model_factory(model: str | Callable[[], object], seed: int, cache: FeatureCache,
                        model_options: dict | None = None) -> Callable[[], object]:
     if callable(model):
@@ -515,6 +535,7 @@ class _SeedRun:
     rng: np.random.Generator
     model_factory: Callable[[], object]
     picked: list[int] = field(default_factory=list)
+    predicted: list[float] = field(default_factory=list)  # model P(glass) of each pick when it was picked
     fit_seconds: float = 0.0
     final_auc: float = math.nan
 
@@ -619,7 +640,7 @@ def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) ->
                 chosen = run.rng.permutation(remaining)[:k]
             else:
                 fitted = train(run)
-                s = score(fitted, remaining, run.picked)
+                s, raw = score(fitted, remaining, run)
                 incumbent = 1.0 if pool.labels[run.picked].sum() > 0 else 0.5
                 acq = acquisition_scores(cfg, s, incumbent=incumbent, rng=run.rng)
                 acq = np.where(np.isfinite(acq), acq, -np.inf)
@@ -630,6 +651,7 @@ def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) ->
                     uncertainty=s.uncertainty, rng=run.rng,
                 )
                 chosen = remaining[sub]
+                run.predicted.extend(float(v) for v in raw[sub])
             assert not set(chosen.tolist()) & set(run.picked), "re-pick"
             run.picked.extend(int(i) for i in chosen)
         done = target
@@ -646,7 +668,7 @@ def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) ->
             rest = np.setdiff1d(np.arange(n), np.array(run.picked, dtype=int), assume_unique=True)
             if len(rest) and len(np.unique(pool.labels[rest])) == 2:
                 fitted = train(run)
-                run.final_auc = _auc(pool.labels[rest], score(fitted, rest, run.picked).glass_probability)
+                run.final_auc = _auc(pool.labels[rest], score(fitted, rest, run)[0].glass_probability)
 
 
 def run_replay(
@@ -661,6 +683,7 @@ def run_replay(
     shipped_literature: bool = True,
     shift_weights: bool | dict = True,
     local_posterior: bool | dict = True,
+    calibration: bool | dict = False,
     final_auc: bool = True,
     model_options: dict | None = None,
     cache: FeatureCache | None = None,
@@ -671,6 +694,8 @@ def run_replay(
     ``shift_weights``: True = :func:`discovery.shift.campaign_sample_weights` with its
     defaults, a dict = those keyword arguments, False = unweighted training.
     ``local_posterior``: likewise for :func:`discovery.shift.local_campaign_posterior`.
+    ``calibration``: likewise for :func:`discovery.shift.campaign_logit_shift` (off by default:
+    it did not help on the tuning pools; bench/bench_replay.py measures it on the sputtered pool).
     ``model``: ``"fast"`` (:class:`FastGlassModel`, ``model_options`` its keyword
     arguments), ``"campaign"`` (:class:`discovery.models.GlassFormingModel`) or a factory.
     ``on_batch`` is called after every batch with a dict (picks, agent, random, oracle).
@@ -679,13 +704,14 @@ def run_replay(
     cfg = agent_config(agent)
     if seeds < 1:
         raise ReplayError("seeds must be >= 1")
-    n, g = len(pool), pool.n_glass
+    n = len(pool)
     picks = batch_picks(budget, batch, n)
     literature, train_info = training_literature(pool, extra_literature, shipped=shipped_literature)
     if len(np.unique(literature.labels)) < 2:
         raise ReplayError("after removing the pool's systems the literature has fewer than two classes")
     weight_kwargs = shift_weights if isinstance(shift_weights, dict) else {}
     local_kwargs = local_posterior if isinstance(local_posterior, dict) else {}
+    calibration_kwargs = calibration if isinstance(calibration, dict) else {}
     campaign_route = pool.campaign_route
     cache = cache if cache is not None else FeatureCache()
     runs = [_SeedRun(s, np.random.default_rng([s, 7919]), make_model_factory(model, s, cache, model_options))
@@ -701,15 +727,21 @@ def run_replay(
         run.fit_seconds += time.perf_counter() - t
         return fitted
 
-    def score(fitted, rows: np.ndarray, picked: list[int]) -> Scores:
+    def score(fitted, rows: np.ndarray, run: _SeedRun) -> tuple[Scores, np.ndarray]:
+        """Scores of pool ``rows`` after the campaign corrections, and the model's own P(glass)."""
         sub = pool.matrix.take(rows)
         if isinstance(fitted, FastGlassModel):
             out = fitted.score(sub, pool.routes[rows], names=[names[i] for i in rows])
         else:
             out = fitted.score(sub, pool.routes[rows])
+        raw = out.glass_probability
+        picked = run.picked
+        if calibration is not False and run.predicted:
+            shift = campaign_logit_shift(run.predicted, pool.labels[picked], **calibration_kwargs)
+            out = shifted_scores(out, shift)
         if local_posterior is not False and picked:
             out = posterior_scores(out, sub, pool.matrix.take(picked), pool.labels[picked], **local_kwargs)
-        return out
+        return out, raw
 
     from threadpoolctl import threadpool_limits
 
@@ -725,6 +757,7 @@ def run_replay(
         "model_options": model_options or {},
         "shift_weights": (weight_kwargs or "defaults") if shift_weights is not False else None,
         "local_posterior": (local_kwargs or "defaults") if local_posterior is not False else None,
+        "calibration": (calibration_kwargs or "defaults") if calibration is not False else None,
         "training": train_info,
         "fit_seconds_per_seed": [round(r.fit_seconds, 2) for r in runs],
     }

@@ -25,6 +25,10 @@ removed from training, see agents/replay_harness.py):
 * ``binary-tune`` (only with ``--tune``): six *other* binary systems (rule: binaries with a
   glass fraction in [0.15, 0.6], alphabetically first six not in binary-test) used to
   choose the agent settings. The test pools above are never used for tuning.
+* ``landolt-tune`` (only with ``--tune``): a ternary twin, melt-spun rows of six Landolt
+  ternaries that share no binary edge with the test pools (:func:`landolt_tune_systems`:
+  Mg-Nd-Ni, Nb-Si-Ti, C-Co-W, Cu-Mg-Nd, Cu-Hf-Ni, Al-Cr-Si) and of their edges; it chose
+  the local posterior's length (``"auto"``) together with binary-tune and the misled twin.
 
 The Landolt data (matminer ``glass_ternary_landolt``, Kawazoe et al. 1997, Landolt-Bornstein
 III/37A; compiled by Ward et al. 2016) are read from the shared data folder
@@ -127,6 +131,22 @@ def landolt_sputtered_systems(rows) -> list[str]:
     return sorted(s for s, (n, _) in _stats(sp).items() if n >= 10)
 
 
+def _edges(system: str) -> set[frozenset]:
+    els = system.split("-")
+    return {frozenset((a, b)) for i, a in enumerate(els) for b in els[i + 1:]}
+
+
+def landolt_tune_systems(rows) -> list[str]:
+    """Ternary tuning twin: the largest melt-spun Landolt ternaries after the eight of
+    landolt-meltspun (>= 40 melt-spun rows, glass fraction in [0.05, 0.85]) that share no
+    binary edge with a system of landolt-meltspun or landolt-sputtered (at most eight)."""
+    taken = set(landolt_meltspun_systems(rows)) | set(landolt_sputtered_systems(rows))
+    taken_edges = set().union(*(_edges(s) for s in taken))
+    ms = [r for r in rows if r["processing"] == "melt-spinning" and r["system"].count("-") == 2]
+    ranked = sorted(((n, s) for s, (n, f) in _stats(ms).items() if n >= 40 and 0.05 <= f <= 0.85), reverse=True)
+    return [s for _, s in ranked if s not in taken and not (_edges(s) & taken_edges)][:8]
+
+
 def prior_quality_by_system(rows, *, folds: int = 5, min_rows: int = 40, top: int = 10) -> dict[str, dict]:
     """How right the literature prior is per binary system, from the loop model
     (FastGlassModel) trained on the binaries of the other folds (folds are whole systems):
@@ -199,10 +219,11 @@ def write_pool(rows, path: Path) -> Path:
 # ----------------------------------------------------------------------------- runs
 
 
-def run(name, pool, agent, *, budget, batch, seeds, extra, weights=True, local=True, cache=None, log=print):
+def run(name, pool, agent, *, budget, batch, seeds, extra, weights=True, local=True, calibration=False,
+        cache=None, log=print):
     t = time.perf_counter()
     res = run_replay(pool, budget=budget, batch=batch, seeds=seeds, agent=agent, extra_literature=extra,
-                     shift_weights=weights, local_posterior=local, cache=cache)
+                     shift_weights=weights, local_posterior=local, calibration=calibration, cache=cache)
     s = res.summary()
     picks, agent_found = s["picks"], s["found"]["agent"]
     at40 = next((a for p, a in zip(picks, agent_found) if p >= 40), agent_found[-1])
@@ -214,7 +235,8 @@ def run(name, pool, agent, *, budget, batch, seeds, extra, weights=True, local=T
         "AF": s["acceleration_factor"], "EF": s["enhancement_factor"], "AUC": s["final_roc_auc"],
         "seconds": round(time.perf_counter() - t, 1), "curve": agent_found, "picks": picks,
         "pool_size": s["pool"]["size"], "pool_glasses": s["pool"]["glasses"],
-        "config": agent.model_dump(), "local": local,
+        "config": agent.model_dump(), "local": local, "calibration": calibration,
+        "per_seed": s["found_per_seed"]["agent"],
     }
     log(_fmt_row(row))
     return row
@@ -231,6 +253,8 @@ def _f(x, d=2):
 def _fmt_row(r):
     loc = r.get("local", True)
     loc = "no" if loc is False else ("yes" if loc is True else ",".join(f"{k[0]}={v}" for k, v in loc.items()))
+    if r.get("calibration"):
+        loc += "+calib"
     cfg = r.get("config", {})
     agent = r["agent"] + (f" k{cfg.get('kappa')} d{cfg.get('diversity')} e{cfg.get('explore_fraction')}"
                           if r["agent"] not in ("random (sim)",) else "")
@@ -285,6 +309,21 @@ def main(argv=None) -> int:
         for agent in (GREEDY, BEST, ucb(1.0, 0.1, 0.0), thompson(0.1, 0.0), ucb(0.3, 0.3, 0.0)):
             rows.append(run("misled-tune", twin_pool, agent, budget=budget, batch=batch, seeds=seeds, extra=(),
                             cache=cache, log=log))
+        # the local posterior's kernel (discovery.shift): the fixed length of the first
+        # sessions against the spacing-based default, on all three tuning pools
+        pools_t = [("binary-tune", pool, ()), ("misled-tune", twin_pool, ())]
+        if landolt is not None:
+            systems_t = landolt_tune_systems(landolt)
+            print(f"# landolt-tune systems: {', '.join(systems_t)}", flush=True)
+            pools_t.append(("landolt-tune", ReplayPool.from_records(
+                pool_rows(landolt, systems_t, route="melt-spinning"), source="landolt-tune"), (landolt_set,)))
+        fixed = {"length_scale": 0.05, "related_systems": False}
+        for name, p, extra in pools_t:
+            for local in (fixed, True):
+                rows.append(run(name, p, BEST, budget=budget, batch=batch, seeds=seeds, extra=extra,
+                                local=local, cache=cache, log=log))
+            rows.append(run(name, p, BEST, budget=budget, batch=batch, seeds=seeds, extra=extra,
+                            calibration=True, cache=cache, log=log))
         _save(rows, args.out / "tune.json")
         return 0
 
@@ -320,6 +359,9 @@ def main(argv=None) -> int:
             for agent in [a for a in (GREEDY, BEST) if a in agents]:
                 rows.append(run(name, pool, agent, budget=b, batch=batch, seeds=seeds,
                                 extra=extra, weights=False, cache=cache, log=log))
+            if BEST in agents:  # the logit-shift calibration (off by default), measured where the route shifts
+                rows.append(run(name, pool, BEST, budget=b, batch=batch, seeds=seeds, extra=extra,
+                                calibration=True, cache=cache, log=log))
     _save(rows, args.out / f"{args.tag}.json")
     print()
     print(_goals(rows))
@@ -330,7 +372,7 @@ def _goals(rows) -> str:
     lines = [f"goals (best agent = {BEST.name} d{BEST.diversity} e{BEST.explore_fraction}, with shift weights):"]
     for pool in sorted({r["pool"] for r in rows}):
         best = next((r for r in rows if r["pool"] == pool and r["config"] == BEST.model_dump()
-                     and r["weights"] == "yes"), None)
+                     and r["weights"] == "yes" and r["local"] is True and not r.get("calibration")), None)
         greedy = next((r for r in rows if r["pool"] == pool and r["agent"] == "greedy" and r["weights"] == "yes"), None)
         if best is None:
             continue

@@ -125,11 +125,16 @@ def weighted(data, campaign_route: str, **kwargs):
 # local correction of the literature prior by the campaign's own results
 # --------------------------------------------------------------------------------------
 
-#: Kernel length (atomic-fraction units: 0.05 = a few at.% steps) and prior pseudo-count of
-#: :func:`local_campaign_posterior`. Set by reasoning; a one-seed check of 0.03 / 0.08 on the
-#: binary tuning pool of bench/bench_replay.py was within seed noise (never tuned on test pools).
-DEFAULT_LOCAL_LENGTH = 0.05
+#: Kernel length and prior pseudo-count of :func:`local_campaign_posterior`. ``"auto"``: twice
+#: the median nearest-neighbour spacing of the system's compositions (0.028 on a 1 at.% binary
+#: grid, 0.06-0.14 on sparse literature ternaries). Chosen on the tuning pools of
+#: bench/bench_replay.py only (a fixed 0.05 was 1.6-9.7 glasses worse on all three, a fixed
+#: 0.03 good on binaries and poor on ternaries, 0.08 the reverse; docs/replay.md).
+DEFAULT_LOCAL_LENGTH = "auto"
 DEFAULT_LOCAL_PRIOR_STRENGTH = 2.0
+#: Bounds of the automatic length (atomic fractions) and its multiple of the spacing.
+AUTO_LENGTH_BOUNDS = (0.02, 0.15)
+AUTO_LENGTH_SPACINGS = 2.0
 
 
 def _aligned(matrix, elements: tuple[str, ...]) -> np.ndarray:
@@ -153,28 +158,65 @@ def _system_keys(fractions: np.ndarray) -> np.ndarray:
     return np.array([row.tobytes() for row in packed], dtype=object)
 
 
+def _spacing_lengths(x, cand_key, obs, obs_key, multiple: float, bounds: tuple[float, float]) -> np.ndarray:
+    """Per candidate: ``multiple`` x the median nearest-neighbour distance among the
+    compositions (candidates and results) of its chemical system, clipped to ``bounds``.
+
+    A result should inform its neighbours out to a couple of grid steps, whatever the grid:
+    1 at.% binaries (spacing 0.014) get ~0.03, a sparse literature ternary (spacing
+    0.03-0.07) ~0.06-0.14."""
+    from scipy.spatial import cKDTree
+
+    out = np.full(len(x), bounds[1])
+    for key in np.unique(cand_key):
+        rows = np.flatnonzero(cand_key == key)
+        pts = np.vstack([x[rows], obs[obs_key == key]])
+        if len(pts) < 2:
+            continue
+        d, _ = cKDTree(pts).query(pts, k=2)
+        nn = d[:, 1][d[:, 1] > 0]
+        if nn.size:
+            out[rows] = np.clip(multiple * float(np.median(nn)), *bounds)
+    return out
+
+
+def _nested(a: np.ndarray, b: np.ndarray) -> bool:
+    both = a & b
+    return bool(np.array_equal(both, a) or np.array_equal(both, b))
+
+
 def local_campaign_posterior(
     prior,
     candidates,
     observed,
     labels,
     *,
-    length_scale: float = DEFAULT_LOCAL_LENGTH,
+    length_scale: float | str = DEFAULT_LOCAL_LENGTH,
     prior_strength: float = DEFAULT_LOCAL_PRIOR_STRENGTH,
+    related_systems: bool = True,
+    spacing_multiple: float = AUTO_LENGTH_SPACINGS,
+    length_bounds: tuple[float, float] = AUTO_LENGTH_BOUNDS,
 ) -> np.ndarray:
     """Update model glass probabilities with the campaign's nearby results (a Beta update).
 
     For candidate x with model probability ``p0`` (the prior: literature + campaign model),
-    each campaign result i *in the same chemical system* counts as ``k_i`` observations,
+    each campaign result i *in a related chemical system* counts as ``k_i`` observations,
     ``k_i = exp(-|x - x_i|^2 / (2 l^2))`` (atomic-fraction Euclidean distance, ``l =
     length_scale``), and
 
         P(glass | x) = (s p0 + sum_i k_i y_i) / (s + sum_i k_i)       s = prior_strength
 
-    Far from any campaign result (or in another system) this is ``p0``; next to a measured
-    composition the measurement dominates. This is what lets a campaign correct a wrong
-    literature prior within a batch or two (a composition next to a sputtered glass is
+    Far from any campaign result (or in an unrelated system) this is ``p0``; next to a
+    measured composition the measurement dominates. This is what lets a campaign correct a
+    wrong literature prior within a batch or two (a composition next to a sputtered glass is
     likely a sputtered glass, whatever the melt-spun literature says).
+
+    Related systems: the same element set, or (``related_systems=True``) one contained in
+    the other, so a result on the Cu-Zr edge informs Cu-Zr-Al compositions next to that
+    edge and vice versa; Cu-Zr and Cu-Ti never inform each other.
+    ``length_scale="auto"``: per system, ``spacing_multiple`` x the median nearest-neighbour
+    distance among its candidates and results, clipped to ``length_bounds``: a result
+    informs about two grid steps around it, on a 1 at.% grid as on a sparse one.
 
     ``prior``: (n,) or (m, n) (e.g. ensemble members; each row is updated).
     ``candidates`` / ``observed``: CompositionMatrix; ``labels`` (n_observed,) 1/0.
@@ -187,7 +229,10 @@ def local_campaign_posterior(
         raise ValueError(f"prior has {p0.shape[1]} columns, candidates {len(candidates)}")
     if len(observed) != labels.size:
         raise ValueError(f"{labels.size} labels for {len(observed)} observed compositions")
-    if not (length_scale > 0 and prior_strength > 0):
+    auto = isinstance(length_scale, str)
+    if auto and length_scale != "auto":
+        raise ValueError(f"length_scale must be a positive number or 'auto', got {length_scale!r}")
+    if not ((auto or length_scale > 0) and prior_strength > 0):
         raise ValueError("length_scale and prior_strength must be positive")
     if labels.size == 0 or len(candidates) == 0:
         return p0[0].copy() if squeeze else p0.copy()
@@ -198,15 +243,76 @@ def local_campaign_posterior(
     obs_key = _system_keys(obs)
     k_sum = np.zeros(len(x))
     k_glass = np.zeros(len(x))
+    cand_keys = np.unique(cand_key)
+    if auto:
+        lengths = _spacing_lengths(x, cand_key, obs, obs_key, spacing_multiple, length_bounds)
+    else:
+        lengths = np.full(len(x), float(length_scale))
     for key in np.unique(obs_key):
-        rows = np.flatnonzero(cand_key == key)
+        if related_systems:
+            # a binary edge informs its ternary and vice versa: subset or superset patterns
+            a = np.frombuffer(key, dtype=np.uint8)
+            near = {c for c in cand_keys if _nested(a, np.frombuffer(c, dtype=np.uint8))}
+            rows = np.flatnonzero([c in near for c in cand_key])
+        else:
+            rows = np.flatnonzero(cand_key == key)
         if rows.size == 0:
             continue
         o = obs[obs_key == key]
         y = labels[obs_key == key]
         d2 = ((x[rows, None, :] - o[None, :, :]) ** 2).sum(axis=2)
-        k = np.exp(-0.5 * d2 / length_scale**2)
-        k_sum[rows] = k.sum(axis=1)
-        k_glass[rows] = k @ y
+        k = np.exp(-0.5 * d2 / lengths[rows, None] ** 2)
+        k_sum[rows] += k.sum(axis=1)
+        k_glass[rows] += k @ y
     post = (prior_strength * p0 + k_glass[None, :]) / (prior_strength + k_sum[None, :])
     return post[0] if squeeze else post
+
+
+# --------------------------------------------------------------------------------------
+# global correction: how the model's predictions have fared on this campaign
+# --------------------------------------------------------------------------------------
+
+#: Prior standard deviation of the logit shift of :func:`campaign_logit_shift` (a shift of
+#: 1 turns P = 0.5 into 0.73): a few results barely move it, dozens of them decide it.
+DEFAULT_SHIFT_PRIOR_SD = 1.0
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def campaign_logit_shift(predicted, labels, *, prior_sd: float = DEFAULT_SHIFT_PRIOR_SD) -> float:
+    """The logit offset ``b`` that best calibrates the model's predictions on the campaign.
+
+    ``predicted``: the P(glass) the model gave each campaign composition *when it was
+    proposed* (out-of-sample: after retraining on it the model would just echo its label);
+    ``labels``: what the lab or oracle then found. MAP estimate of ``b`` in
+    ``P(glass) = sigmoid(logit(predicted) + b)`` under a N(0, prior_sd^2) prior (a few
+    Newton steps). A sputtering campaign judged by a melt-spun literature finds more
+    glasses than predicted: ``b > 0`` lifts every candidate, also in the systems the
+    campaign has not touched yet. 0 without results.
+    """
+    y = np.asarray(labels, dtype=float).reshape(-1)
+    z = _logit(np.asarray(predicted, dtype=float).reshape(-1))
+    if z.size != y.size:
+        raise ValueError(f"{z.size} predictions for {y.size} labels")
+    if not prior_sd > 0:
+        raise ValueError("prior_sd must be positive")
+    b = 0.0
+    for _ in range(25):
+        p = 1.0 / (1.0 + np.exp(-(z + b)))
+        grad = float(np.sum(y - p)) - b / prior_sd**2
+        hess = -float(np.sum(p * (1 - p))) - 1.0 / prior_sd**2
+        step = grad / hess
+        b -= step
+        if abs(step) < 1e-8:
+            break
+    return float(b)
+
+
+def apply_logit_shift(prob, shift: float) -> np.ndarray:
+    """``sigmoid(logit(prob) + shift)`` elementwise (members or means alike)."""
+    if shift == 0:
+        return np.asarray(prob, dtype=float).copy()
+    return 1.0 / (1.0 + np.exp(-(_logit(prob) + shift)))

@@ -149,6 +149,31 @@ def test_replay_no_repick_and_curves(small_pool_csv):
     assert s["training"]["removed_pool_systems_and_edges"] == 2 * 99
 
 
+def test_replay_calibration_uses_the_predictions_made_at_pick_time(small_pool_csv, monkeypatch):
+    import agents.replay_harness as harness
+
+    seen = []
+    real = harness.campaign_logit_shift
+
+    def spy(predicted, labels, **kw):
+        seen.append((list(predicted), list(labels)))
+        return real(predicted, labels, **kw)
+
+    monkeypatch.setattr(harness, "campaign_logit_shift", spy)
+    pool = ReplayPool.from_csv(small_pool_csv)
+    res = run_replay(pool, budget=24, batch=8, seeds=1, agent="ucb", calibration=True, final_auc=False)
+    s = res.summary()
+    assert s["calibration"] == "defaults" and s["local_posterior"] == "defaults"
+    # batches 2 and 3 were scored with a shift fitted on the 8 and 16 earlier picks: one
+    # prediction per pick, each a probability the model gave before the label was known
+    assert [len(p) for p, _ in seen] == [8, 16]
+    predicted, labels = seen[-1]
+    assert all(0.0 <= v <= 1.0 for v in predicted)
+    index = {name: i for i, name in enumerate(pool.names)}
+    assert labels == [int(pool.labels[index[n]]) for n in s["picked_per_seed"][0][:16]]
+    assert run_replay(pool, budget=8, batch=8, seeds=1, agent="ucb", final_auc=False).summary()["calibration"] is None
+
+
 def test_cli_replay_end_to_end(small_pool_csv, tmp_path):
     from typer.testing import CliRunner
 

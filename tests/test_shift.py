@@ -105,3 +105,55 @@ def test_local_posterior_moves_neighbours_towards_the_campaign_result_in_the_sam
     assert local_campaign_posterior(members, cand, obs, [0]).shape == (2, 4)
     empty = CompositionMatrix(("Cu", "Zr"), np.zeros((0, 2)))
     assert np.array_equal(local_campaign_posterior(prior, cand, empty, []), prior)
+
+
+def test_local_posterior_edge_results_inform_their_ternary_and_auto_length_follows_the_grid():
+    from discovery.composition import CompositionMatrix
+    from discovery.shift import local_campaign_posterior
+
+    els = ("Al", "Cu", "Zr")
+    # Cu-Zr edge and two Al-Cu-Zr compositions 2 at.% Al away from the edge point / far from it
+    cand = CompositionMatrix(els, np.array([[0.0, 0.5, 0.5], [0.02, 0.49, 0.49], [0.3, 0.35, 0.35]]))
+    obs = CompositionMatrix(("Cu", "Zr"), np.array([[0.5, 0.5]]))
+    prior = np.full(3, 0.2)
+    related = local_campaign_posterior(prior, cand, obs, [1], length_scale=0.05)
+    strict = local_campaign_posterior(prior, cand, obs, [1], length_scale=0.05, related_systems=False)
+    k = np.exp(-0.5 * (0.02**2 + 2 * 0.01**2) / 0.05**2)
+    assert related[1] == pytest.approx((2 * 0.2 + k) / (2 + k))  # the edge result informs the ternary next to it
+    assert strict[1] == 0.2
+    assert related[0] == strict[0] == pytest.approx((2 * 0.2 + 1) / 3)
+    assert related[2] == pytest.approx(0.2, abs=1e-3)  # far inside the ternary: the prior
+
+    # auto length: on a 1 at.% binary grid a result reaches ~2 steps; on a 5 at.% grid ~2 steps too
+    for step in (1, 5):
+        xs = np.arange(step, 100, step) / 100.0
+        grid = CompositionMatrix(("Cu", "Zr"), np.column_stack([xs, 1 - xs]))
+        mid = len(xs) // 2
+        one = CompositionMatrix(("Cu", "Zr"), grid.fractions[[mid]])
+        post = local_campaign_posterior(np.full(len(xs), 0.2), grid, one, [1])
+        assert post[mid + 1] > 0.4 and post[mid + 2] > 0.3  # one and two steps away: pulled up
+        assert post[mid + 7] == pytest.approx(0.2, abs=0.01)  # seven steps away: the prior
+    with pytest.raises(ValueError):
+        local_campaign_posterior(prior, cand, obs, [1], length_scale="wide")
+
+
+def test_campaign_logit_shift_calibrates_out_of_sample_predictions():
+    from discovery.shift import apply_logit_shift, campaign_logit_shift
+
+    # synthetic: the model said 0.3 for each of 60 compositions and 45 of them were glasses
+    predicted = np.full(60, 0.3)
+    labels = np.r_[np.ones(45), np.zeros(15)]
+    b = campaign_logit_shift(predicted, labels)
+    # MAP with a N(0, 1) prior: a bit short of the maximum-likelihood shift logit(0.75) - logit(0.3)
+    ml = np.log(0.75 / 0.25) - np.log(0.3 / 0.7)
+    assert 0.8 * ml < b < ml
+    assert apply_logit_shift(np.array([0.3]), b)[0] == pytest.approx(1 / (1 + np.exp(-(np.log(0.3 / 0.7) + b))))
+    # calibrated predictions are left alone; no results, no shift; the shift is symmetric
+    assert campaign_logit_shift(np.full(40, 0.5), np.r_[np.ones(20), np.zeros(20)]) == pytest.approx(0.0, abs=1e-9)
+    assert campaign_logit_shift([], []) == 0.0
+    assert campaign_logit_shift(np.full(60, 0.7), 1 - labels) == pytest.approx(-b, rel=0.05)  # 0.7 predicted, 0.25 found
+    # four results move it about half as far as sixty (the prior holds them back)
+    few = campaign_logit_shift(np.full(4, 0.3), np.r_[np.ones(3), np.zeros(1)])
+    assert 0 < few < 0.6 * b
+    with pytest.raises(ValueError):
+        campaign_logit_shift([0.3, 0.4], [1])
