@@ -324,6 +324,12 @@ def main(argv=None) -> int:
                                 local=local, cache=cache, log=log))
             rows.append(run(name, p, BEST, budget=budget, batch=batch, seeds=seeds, extra=extra,
                             calibration=True, cache=cache, log=log))
+        # the agent re-checked with the new local posterior, the ternary twin included (BEST kept)
+        greedy_div = AgentConfig(name="greedy", diversity=0.1, explore_fraction=0.0)
+        for name, p, extra in pools_t:
+            for agent in (GREEDY, greedy_div, ucb(0.1, 0.1, 0.0), ucb(0.3, 0.05, 0.0), thompson(0.1, 0.0)):
+                rows.append(run(name, p, agent, budget=budget, batch=batch, seeds=seeds, extra=extra,
+                                cache=cache, log=log))
         _save(rows, args.out / "tune.json")
         return 0
 
