@@ -168,9 +168,10 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
     exclude = covered_compositions(session, campaign.id, exclude_literature_systems=set(config.holdout_systems))
     rng = np.random.default_rng([config.seed, iteration])
     incumbent = _incumbent(session, campaign)
+    corrected = campaign_corrected(session, campaign, model)
     started = time.perf_counter()
     candidates = propose_batch(
-        model,
+        corrected,
         config.space.build(),
         config.batch_size,
         exclude=exclude,
@@ -202,6 +203,20 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
         proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates},
                                           rng, incumbent, timings)
     return proposals
+
+
+def campaign_corrected(session: Session, campaign: Campaign, model):
+    """The model with its P(glass) corrected by this campaign's own results next to each
+    candidate (agents.proposer.CampaignCorrectedModel), as in the replay benchmark."""
+    from agents.proposer import CampaignCorrectedModel
+    from discovery.shift import LITERATURE
+
+    data = training_data(session, campaign)
+    own = np.flatnonzero(np.asarray(data.sources, dtype=object) != LITERATURE) if len(data) else np.zeros(0, int)
+    if own.size == 0:
+        return model
+    results = data.subset(own)
+    return CampaignCorrectedModel(model, results.matrix(), results.labels)
 
 
 def _proposal(campaign: Campaign, iteration: int, rank: int, composition_id: int, cand, destination: str,

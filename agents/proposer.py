@@ -11,6 +11,7 @@ import numpy as np
 from agents.config import AgentConfig
 from discovery.composition import Composition, CompositionMatrix
 from discovery.models import Scores
+from discovery.shift import local_campaign_posterior
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,49 @@ class Candidate:
     @property
     def canonical(self) -> str:
         return self.composition.canonical
+
+
+def posterior_scores(scores: Scores, candidates: CompositionMatrix, observed: CompositionMatrix, labels,
+                     **kwargs) -> Scores:
+    """``scores`` with every member's P(glass) updated by the campaign's nearby results
+    (:func:`discovery.shift.local_campaign_posterior`); mean and spread recomputed."""
+    if len(observed) == 0:
+        return scores
+    members = scores.members if scores.members is not None else scores.glass_probability[None, :]
+    post = local_campaign_posterior(members, candidates, observed, labels, **kwargs)
+    prob = post.mean(axis=0)
+    unc = post.std(axis=0) if post.shape[0] > 1 else np.sqrt(prob * (1 - prob))
+    eps = 1e-6
+    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
+                  scores.modulus_uncertainty_gpa, members=post)
+
+
+class CampaignCorrectedModel:
+    """A fitted model whose P(glass) is corrected by the campaign's own nearby results
+    (:func:`posterior_scores`, i.e. :func:`discovery.shift.local_campaign_posterior`): the
+    correction the replay benchmark's agents use, applied to every chunk the proposer scores.
+
+    Results with an element the scored chunk does not have are left out for that chunk (a
+    lab may report compositions outside the campaign's space).
+    """
+
+    def __init__(self, model, observed: CompositionMatrix, labels, **posterior_options):
+        self.model = model
+        self.observed = observed
+        self.labels = np.asarray(labels, dtype=int)
+        self.posterior_options = posterior_options
+
+    def score(self, matrix: CompositionMatrix, routes="unknown") -> Scores:
+        scores = self.model.score(matrix, routes)
+        if len(self.observed) == 0 or len(matrix) == 0:
+            return scores
+        inside = set(matrix.elements)
+        foreign = [j for j, e in enumerate(self.observed.elements) if e not in inside]
+        keep = ~np.any(self.observed.fractions[:, foreign] > 0, axis=1) if foreign else np.ones(len(self.observed), bool)
+        if not keep.any():
+            return scores
+        return posterior_scores(scores, matrix, self.observed.take(np.flatnonzero(keep)), self.labels[keep],
+                                **self.posterior_options)
 
 
 def acquisition_scores(agent: AgentConfig, scores: Scores, *, incumbent: float, rng: np.random.Generator) -> np.ndarray:

@@ -72,11 +72,11 @@ from agents.config import AGENT_NAMES, AgentConfig
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
+from agents.proposer import posterior_scores
 from discovery.shift import (
     apply_logit_shift,
     campaign_logit_shift,
     campaign_sample_weights,
-    local_campaign_posterior,
     route_group,
 )
 
@@ -461,21 +461,6 @@ class FastGlassModel:
         p_gfa = np.log((prob + eps) / (1 - prob + eps))
         nan = np.full(len(X), np.nan)
         return Scores(p_gfa, prob, members.std(axis=0), nan, nan.copy(), members=members)
-
-
-def posterior_scores(scores: Scores, candidates: CompositionMatrix, observed: CompositionMatrix, labels,
-                     **kwargs) -> Scores:
-    """``scores`` with every member's P(glass) updated by the campaign's nearby results
-    (:func:`discovery.shift.local_campaign_posterior`); mean and spread recomputed."""
-    if len(observed) == 0:
-        return scores
-    members = scores.members if scores.members is not None else scores.glass_probability[None, :]
-    post = local_campaign_posterior(members, candidates, observed, labels, **kwargs)
-    prob = post.mean(axis=0)
-    unc = post.std(axis=0) if post.shape[0] > 1 else np.sqrt(prob * (1 - prob))
-    eps = 1e-6
-    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
-                  scores.modulus_uncertainty_gpa, members=post)
 
 
 def shifted_scores(scores: Scores, shift: float) -> Scores:

@@ -180,6 +180,10 @@ def _spacing_lengths(x, cand_key, obs, obs_key, multiple: float, bounds: tuple[f
     return out
 
 
+#: Candidate-result pairs x elements held at once by :func:`local_campaign_posterior`.
+_PAIR_BLOCK = 4_000_000
+
+
 def _nested(a: np.ndarray, b: np.ndarray) -> bool:
     both = a & b
     return bool(np.array_equal(both, a) or np.array_equal(both, b))
@@ -260,10 +264,14 @@ def local_campaign_posterior(
             continue
         o = obs[obs_key == key]
         y = labels[obs_key == key]
-        d2 = ((x[rows, None, :] - o[None, :, :]) ** 2).sum(axis=2)
-        k = np.exp(-0.5 * d2 / lengths[rows, None] ** 2)
-        k_sum[rows] += k.sum(axis=1)
-        k_glass[rows] += k @ y
+        # in blocks of rows: a proposer chunk may hold 10^5 candidates of one system
+        block = max(1, _PAIR_BLOCK // max(1, len(o) * x.shape[1]))
+        for start in range(0, rows.size, block):
+            r = rows[start : start + block]
+            d2 = ((x[r, None, :] - o[None, :, :]) ** 2).sum(axis=2)
+            k = np.exp(-0.5 * d2 / lengths[r, None] ** 2)
+            k_sum[r] += k.sum(axis=1)
+            k_glass[r] += k @ y
     post = (prior_strength * p0 + k_glass[None, :]) / (prior_strength + k_sum[None, :])
     return post[0] if squeeze else post
 
