@@ -211,7 +211,10 @@ def campaign_corrected(session: Session, campaign: Campaign, model):
     from agents.proposer import CampaignCorrectedModel
     from discovery.shift import LITERATURE
 
-    data = training_data(session, campaign)
+    config = campaign_config(campaign)
+    # the cached set retrain just read (no featurizability pass over the literature: only
+    # the campaign's own few rows are used)
+    data = _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
     own = np.flatnonzero(np.asarray(data.sources, dtype=object) != LITERATURE) if len(data) else np.zeros(0, int)
     if own.size == 0:
         return model
