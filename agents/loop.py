@@ -61,12 +61,17 @@ def campaign_config(campaign: Campaign) -> CampaignConfig:
 _TRAINING_SETS = TrainingSetCache()
 
 
+def _visible_labelled(session: Session, campaign: Campaign) -> LabelledSet:
+    """Every labelled outcome the campaign may see (cached between retrains)."""
+    config = campaign_config(campaign)
+    return _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+
+
 def training_data(session: Session, campaign: Campaign) -> LabelledSet:
     """What the campaign may learn from, minus rows the featurizer has no element data for."""
     from discovery.features import featurizable
 
-    config = campaign_config(campaign)
-    data = _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    data = _visible_labelled(session, campaign)
     return data.subset(featurizable(data.matrix())) if len(data) else data
 
 
@@ -211,10 +216,9 @@ def campaign_corrected(session: Session, campaign: Campaign, model):
     from agents.proposer import CampaignCorrectedModel
     from discovery.shift import LITERATURE
 
-    config = campaign_config(campaign)
     # the cached set retrain just read (no featurizability pass over the literature: only
     # the campaign's own few rows are used)
-    data = _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+    data = _visible_labelled(session, campaign)
     own = np.flatnonzero(np.asarray(data.sources, dtype=object) != LITERATURE) if len(data) else np.zeros(0, int)
     if own.size == 0:
         return model

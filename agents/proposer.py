@@ -38,11 +38,22 @@ def posterior_scores(scores: Scores, candidates: CompositionMatrix, observed: Co
         return scores
     members = scores.members if scores.members is not None else scores.glass_probability[None, :]
     post = local_campaign_posterior(members, candidates, observed, labels, **kwargs)
-    prob = post.mean(axis=0)
-    unc = post.std(axis=0) if post.shape[0] > 1 else np.sqrt(prob * (1 - prob))
+    return with_members(scores, post, single_member_uncertainty=None)
+
+
+def with_members(scores: Scores, members: np.ndarray, *, single_member_uncertainty: np.ndarray | None) -> Scores:
+    """``scores`` with new per-member P(glass): mean, spread and logit recomputed, modulus kept.
+
+    With one member the spread is ``single_member_uncertainty`` (None: the Bernoulli
+    ``sqrt(p (1 - p))``)."""
+    prob = members.mean(axis=0)
+    if members.shape[0] > 1:
+        unc = members.std(axis=0)
+    else:
+        unc = np.sqrt(prob * (1 - prob)) if single_member_uncertainty is None else single_member_uncertainty
     eps = 1e-6
     return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
-                  scores.modulus_uncertainty_gpa, members=post)
+                  scores.modulus_uncertainty_gpa, members=members)
 
 
 class CampaignCorrectedModel:

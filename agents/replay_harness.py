@@ -72,7 +72,7 @@ from agents.config import AGENT_NAMES, AgentConfig
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
-from agents.proposer import posterior_scores
+from agents.proposer import posterior_scores, with_members
 from discovery.shift import (
     apply_logit_shift,
     campaign_logit_shift,
@@ -469,12 +469,7 @@ def shifted_scores(scores: Scores, shift: float) -> Scores:
     if shift == 0:
         return scores
     members = scores.members if scores.members is not None else scores.glass_probability[None, :]
-    moved = apply_logit_shift(members, shift)
-    prob = moved.mean(axis=0)
-    unc = moved.std(axis=0) if moved.shape[0] > 1 else scores.uncertainty
-    eps = 1e-6
-    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
-                  scores.modulus_uncertainty_gpa, members=moved)
+    return with_members(scores, apply_logit_shift(members, shift), single_member_uncertainty=scores.uncertainty)
 
 
 def make_model_factory(model: str | Callable[[], object], seed: int, cache: FeatureCache,
