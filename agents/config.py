@@ -27,6 +27,22 @@ class AgentConfig(BaseModel):
     kappa: float = Field(1.0, ge=0, description="UCB exploration weight")
     diversity: float = Field(0.5, ge=0, le=1, description="0 = pure top-k, 1 = strongly spread batch")
     explore_fraction: float = Field(0.1, ge=0, le=1, description="share of each batch picked for uncertainty")
+    exploit_final_batches: int = Field(
+        0, ge=0,
+        description="the last N batches of a known budget are greedy (top P(glass), no spreading): "
+        "what exploring them would teach could no longer be used",
+    )
+
+    def for_batch(self, batch: int, n_batches: int) -> AgentConfig:
+        """The settings for batch ``batch`` (1-based) of ``n_batches``: greedy in the last
+        ``exploit_final_batches`` of them, these settings before.
+
+        Exploration and a spread batch buy information for later batches; in the final batch
+        nothing is left to use it on, and top P(glass) maximizes the expected glasses found.
+        """
+        if self.name == "random" or batch <= n_batches - self.exploit_final_batches:
+            return self
+        return self.model_copy(update={"name": "greedy", "diversity": 0.0, "explore_fraction": 0.0})
 
 
 class SpaceConfig(BaseModel):

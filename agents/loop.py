@@ -181,7 +181,7 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
         config.batch_size,
         exclude=exclude,
         route=ProcessingRoute(config.processing).model_group,
-        agent=config.agent,
+        agent=config.agent.for_batch(iteration, config.iterations),  # iterations are 1-based
         rng=rng,
         incumbent=incumbent,
     )

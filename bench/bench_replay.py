@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 
 from agents.config import AgentConfig  # noqa: E402
 from agents.replay_harness import (  # noqa: E402
+    AGENT_PRESETS,
     FeatureCache,
     ReplayPool,
     read_labelled,
@@ -69,8 +70,9 @@ DEFAULT_LANDOLT = REPO.parent / "shared" / "data" / "matminer_glass_ternary_land
 BINARY_TEST = ("Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr")
 LANDOLT_ROUTE = {"meltspin": "melt-spinning", "sputtering": "sputtering"}
 
-#: The agent the bench calls "best": chosen with --tune on binary-tune (see docs/replay.md).
-BEST = AgentConfig(name="ucb", kappa=0.3, diversity=0.1, explore_fraction=0.0)
+#: The agent the bench calls "best" (``vitrify replay --agent ucb``): chosen with --tune on the
+#: tuning pools only (see docs/replay.md).
+BEST = AGENT_PRESETS["ucb"]
 GREEDY = AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0)
 #: The campaign's default-like settings (more spread and exploration), for comparison.
 UCB = AgentConfig(name="ucb", kappa=1.0, diversity=0.3, explore_fraction=0.1)
@@ -257,6 +259,7 @@ def _fmt_row(r):
         loc += "+calib"
     cfg = r.get("config", {})
     agent = r["agent"] + (f" k{cfg.get('kappa')} d{cfg.get('diversity')} e{cfg.get('explore_fraction')}"
+                          + (f" f{cfg['exploit_final_batches']}" if cfg.get("exploit_final_batches") else "")
                           if r["agent"] not in ("random (sim)",) else "")
     return (f"{r['pool']:<18} {agent:<28} {r['weights']:<3} {loc:<22} {r['pool_size']:>5} {r['pool_glasses']:>5} "
             f"{r['budget']:>6} {r['found@40']:>6.1f} {r['found']:>6.1f} {r['random']:>6.1f} {r['oracle']:>6} "
@@ -330,6 +333,11 @@ def main(argv=None) -> int:
             for agent in (GREEDY, greedy_div, ucb(0.1, 0.1, 0.0), ucb(0.3, 0.05, 0.0), thompson(0.1, 0.0)):
                 rows.append(run(name, p, agent, budget=budget, batch=batch, seeds=seeds, extra=extra,
                                 cache=cache, log=log))
+        # BEST's final greedy batch against exploring to the end and two greedy batches
+        for name, p, extra in pools_t:
+            for n_final in (0, 2):
+                rows.append(run(name, p, BEST.model_copy(update={"exploit_final_batches": n_final}), budget=budget,
+                                batch=batch, seeds=seeds, extra=extra, cache=cache, log=log))
         _save(rows, args.out / "tune.json")
         return 0
 
@@ -375,7 +383,9 @@ def main(argv=None) -> int:
 
 
 def _goals(rows) -> str:
-    lines = [f"goals (best agent = {BEST.name} d{BEST.diversity} e{BEST.explore_fraction}, with shift weights):"]
+    head = (f"goals (best agent = {BEST.name} k{BEST.kappa} d{BEST.diversity} e{BEST.explore_fraction}, greedy "
+            f"in the final {BEST.exploit_final_batches} batch(es), with shift weights):")
+    lines = [head]
     for pool in sorted({r["pool"] for r in rows}):
         best = next((r for r in rows if r["pool"] == pool and r["config"] == BEST.model_dump()
                      and r["weights"] == "yes" and r["local"] is True and not r.get("calibration")), None)

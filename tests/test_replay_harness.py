@@ -206,3 +206,41 @@ def test_cli_replay_rejects_bad_pool(tmp_path):
     res = CliRunner().invoke(app, ["replay", "--pool", str(bad), "--budget", "5", "--batch", "5", "--seeds", "1"])
     assert res.exit_code == 1
     assert "missing column" in res.output
+
+
+def test_final_batches_are_greedy_when_configured(small_pool_csv, monkeypatch):
+    """exploit_final_batches=1: batches 1-2 use the agent's exploration and spread, batch 3
+    (the last of the budget) is top P(glass) with no spreading."""
+    import discovery.batch as batch_module
+    from agents import proposer
+    from agents.config import AgentConfig
+
+    names, diversities = [], []
+    real_acq, real_select = proposer.acquisition_scores, batch_module.select_batch
+
+    def acq_spy(agent, *args, **kw):
+        names.append(agent.name)
+        return real_acq(agent, *args, **kw)
+
+    calls = []
+
+    def select_spy(candidates, acq, k, *, diversity, **kw):
+        diversities.append(diversity)
+        chosen = real_select(candidates, acq, k, diversity=diversity, **kw)
+        calls.append((np.asarray(acq), np.asarray(chosen)))
+        return chosen
+
+    monkeypatch.setattr(proposer, "acquisition_scores", acq_spy)
+    monkeypatch.setattr(batch_module, "select_batch", select_spy)
+    pool = ReplayPool.from_csv(small_pool_csv)
+    agent = AgentConfig(name="ucb", kappa=2.0, diversity=0.5, explore_fraction=0.25, exploit_final_batches=1)
+    res = run_replay(pool, budget=24, batch=8, seeds=1, agent=agent, final_auc=False)
+    assert names == ["ucb", "ucb", "greedy"] and diversities == [0.5, 0.5, 0.0]
+    assert res.summary()["agent"]["exploit_final_batches"] == 1
+    # the final batch is the top 8 by (corrected) P(glass) among the rows left then; the
+    # earlier ones were spread and partly picked for uncertainty, so not their top 8
+    acq, chosen = calls[-1]
+    assert set(chosen.tolist()) == set(np.argsort(-acq, kind="stable")[:8].tolist())
+    acq, chosen = calls[0]
+    assert set(chosen.tolist()) != set(np.argsort(-acq, kind="stable")[:8].tolist())
+    assert len(set(res.summary()["picked_per_seed"][0])) == 24
