@@ -52,7 +52,9 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str) -> N
 def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server):
     env = _env(database_url, tmp_path)
     engine = get_engine(database_url)
-    args = ["campaign", "run", "--iterations", "2", "--batch", "4", "--holdout", "Cu-Ti", "--holdout", "Pd-Zr"]
+    # the final (second) iteration proposes greedily: checked on its proposals below
+    args = ["campaign", "run", "--iterations", "2", "--batch", "4", "--holdout", "Cu-Ti", "--holdout", "Pd-Zr",
+            "--exploit-final-batches", "1"]
     proc = subprocess.Popen([VITRIFY, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -86,6 +88,9 @@ def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_serve
         proposals = s.exec(select(Proposal).where(Proposal.campaign_id == campaign.id)).scalars().all()
         assert sorted(p.iteration for p in proposals) == [1] * 4 + [2] * 4  # iteration 2 not proposed twice
         assert len({p.composition_id for p in proposals}) == 8
+        # iteration 1 ranked by UCB (P(glass) + spread), iteration 2 (the last) by P(glass) alone
+        assert all(p.acquisition > p.glass_probability for p in proposals if p.iteration == 1)
+        assert all(p.acquisition == pytest.approx(p.glass_probability) for p in proposals if p.iteration == 2)
         jobs = s.exec(select(Job).where(Job.campaign_id == campaign.id)).scalars().all()
         assert len(jobs) == 8 and {j.status for j in jobs} == {"succeeded"}
         outcomes = s.exec(select(Outcome).where(Outcome.job_id.is_not(None))).scalars().all()

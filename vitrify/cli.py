@@ -145,6 +145,11 @@ def campaign_run(
     iterations: int = typer.Option(8, help="Iterations (propose -> run -> ingest -> retrain)"),
     batch: int = typer.Option(10, help="Compositions per batch"),
     agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
+    exploit_final: int = typer.Option(
+        0, "--exploit-final-batches", min=0,
+        help="The last N iterations propose greedily (top P(glass), no spreading): exploring there would teach "
+        "nothing the campaign could still use",
+    ),
     holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Binary systems replayed as the campaign's experiments"),
     oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing])"),
     name: str = typer.Option("replay-binaries", help="Campaign name"),
@@ -164,7 +169,7 @@ def campaign_run(
     engine = _engine()
     _ensure_shipped_data(engine)
     try:
-        config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz)
+        config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final)
     except ValidationError as exc:
         _fail(str(exc))
     with session_scope(engine) as session:
@@ -176,7 +181,7 @@ def campaign_run(
     _run_flow(campaign_id)
 
 
-def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz):
+def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=0):
     from agents.config import AgentConfig, CampaignConfig, SpaceConfig
 
     return CampaignConfig(
@@ -187,7 +192,7 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
         destination="replay",
         oracle_csv=str(oracle),
         holdout_systems=holdout,
-        agent=AgentConfig(name=agent),
+        agent=AgentConfig(name=agent, exploit_final_batches=exploit_final),
         seed=seed,
         until=until,
         timezone=tz,
