@@ -158,7 +158,7 @@ def _system_keys(fractions: np.ndarray) -> np.ndarray:
     return np.array([row.tobytes() for row in packed], dtype=object)
 
 
-def _spacing_lengths(x, cand_key, obs, obs_key, multiple: float, bounds: tuple[float, float]) -> np.ndarray:
+def _spacing_lengths(x, cand_keys, cand_group, obs, obs_key, multiple: float, bounds: tuple[float, float]) -> np.ndarray:
     """Per candidate: ``multiple`` x the median nearest-neighbour distance among the
     compositions (candidates and results) of its chemical system, clipped to ``bounds``.
 
@@ -168,8 +168,8 @@ def _spacing_lengths(x, cand_key, obs, obs_key, multiple: float, bounds: tuple[f
     from scipy.spatial import cKDTree
 
     out = np.full(len(x), bounds[1])
-    for key in np.unique(cand_key):
-        rows = np.flatnonzero(cand_key == key)
+    for g, key in enumerate(cand_keys):  # cand_keys[cand_group] is each candidate's system key
+        rows = np.flatnonzero(cand_group == g)
         pts = np.vstack([x[rows], obs[obs_key == key]])
         if len(pts) < 2:
             continue
@@ -249,7 +249,7 @@ def local_campaign_posterior(
     k_glass = np.zeros(len(x))
     cand_keys, cand_group = np.unique(cand_key, return_inverse=True)
     if auto:
-        lengths = _spacing_lengths(x, cand_key, obs, obs_key, spacing_multiple, length_bounds)
+        lengths = _spacing_lengths(x, cand_keys, cand_group, obs, obs_key, spacing_multiple, length_bounds)
     else:
         lengths = np.full(len(x), float(length_scale))
     for key in np.unique(obs_key):
