@@ -53,7 +53,7 @@ def with_members(scores: Scores, members: np.ndarray, *, single_member_uncertain
         unc = np.sqrt(prob * (1 - prob)) if single_member_uncertainty is None else single_member_uncertainty
     eps = 1e-6
     return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
-                  scores.modulus_uncertainty_gpa, members=members)
+                  scores.modulus_uncertainty_gpa, members=members, properties=scores.properties)
 
 
 class CampaignCorrectedModel:
@@ -183,13 +183,8 @@ def _opt(x: float) -> float | None:
 
 
 def _take_scores(s: Scores, idx: np.ndarray) -> Scores:
-    return Scores(
-        s.p_gfa[idx], s.glass_probability[idx], s.uncertainty[idx], s.modulus_gpa[idx], s.modulus_uncertainty_gpa[idx],
-        None if s.members is None else s.members[:, idx],
-    )
+    return s.take(idx)
 
 
 def _concat_scores(parts: list[Scores]) -> Scores:
-    members = None if any(p.members is None for p in parts) else np.concatenate([p.members for p in parts], axis=1)
-    return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("p_gfa", "glass_probability", "uncertainty", "modulus_gpa", "modulus_uncertainty_gpa")), members=members)
+    return Scores.concat(parts)

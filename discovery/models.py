@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -370,7 +370,10 @@ def route_features(routes, n: int) -> np.ndarray:
 
 @dataclass
 class Scores:
-    """Per-candidate model outputs. ``modulus_gpa`` is NaN where no modulus model exists."""
+    """Per-candidate model outputs. ``modulus_gpa`` (Young's modulus) is NaN where no modulus
+    model exists. ``properties`` holds every regressed property by its
+    :data:`discovery.properties.PROPERTIES` name (``youngs_modulus_gpa``, ``dmax_mm``, ...);
+    :meth:`prediction` reads any property, ``glass`` and ``p_gfa`` included."""
 
     p_gfa: np.ndarray
     glass_probability: np.ndarray
@@ -378,6 +381,42 @@ class Scores:
     modulus_gpa: np.ndarray
     modulus_uncertainty_gpa: np.ndarray
     members: np.ndarray | None = None  # (n_members, n) glass probabilities, for Thompson sampling / EHVI
+    properties: dict = field(default_factory=dict)  # name -> discovery.properties.Prediction
+
+    def __len__(self) -> int:
+        return len(self.glass_probability)
+
+    def prediction(self, name: str):
+        """:class:`discovery.properties.Prediction` of property ``name`` (NaN if no model predicts it)."""
+        from discovery.properties import Prediction, property_spec
+
+        property_spec(name)  # unknown names raise UnknownProperty
+        if name == "glass":
+            return Prediction(self.glass_probability, self.uncertainty, self.members)
+        if name == "p_gfa":
+            return Prediction(self.p_gfa, np.zeros(len(self)), None)
+        if name in self.properties:
+            return self.properties[name]
+        if name == "youngs_modulus_gpa":
+            return Prediction(self.modulus_gpa, self.modulus_uncertainty_gpa, None)
+        return Prediction.missing(len(self))
+
+    def take(self, idx) -> "Scores":
+        idx = np.asarray(idx)
+        return Scores(self.p_gfa[idx], self.glass_probability[idx], self.uncertainty[idx], self.modulus_gpa[idx],
+                      self.modulus_uncertainty_gpa[idx], None if self.members is None else self.members[:, idx],
+                      {k: v.take(idx) for k, v in self.properties.items()})
+
+    @staticmethod
+    def concat(parts: list["Scores"]) -> "Scores":
+        from discovery.properties import Prediction
+
+        members = None if any(p.members is None for p in parts) else np.concatenate([p.members for p in parts], axis=1)
+        names = set().union(*(p.properties for p in parts)) if parts else set()
+        props = {k: Prediction.concat([p.prediction(k) for p in parts]) for k in sorted(names)}
+        return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                        ("p_gfa", "glass_probability", "uncertainty", "modulus_gpa", "modulus_uncertainty_gpa")),
+                      members=members, properties=props)
 
 
 def _full_features(base: np.ndarray, t_liquidus: np.ndarray) -> np.ndarray:
@@ -490,11 +529,20 @@ class GlassFormingModel:
         X = np.hstack([features, route_features(part_routes, len(part))])
         p_gfa, members = self.score_design(X)
         modulus = getattr(self, "modulus_model", None)
+        props = {}
         if modulus is not None:
-            e, e_std = modulus.predict_target(part, "E", base=base)
+            from discovery.properties import Prediction
+
+            for target, name in (("E", "youngs_modulus_gpa"), ("G", "shear_modulus_gpa"), ("K", "bulk_modulus_gpa")):
+                if hasattr(modulus, "member_predictions"):
+                    m = modulus.member_predictions(part, target, base=base)
+                    props[name] = Prediction(m.mean(axis=0), m.std(axis=0), m)
+                else:  # a corrected model (discovery.fidelity) gives mean and spread only
+                    props[name] = Prediction(*modulus.predict_target(part, target, base=base))
+            e, e_std = props["youngs_modulus_gpa"].mean, props["youngs_modulus_gpa"].std
         else:
             e = e_std = np.full(len(part), np.nan)
-        return p_gfa, members, e, e_std
+        return p_gfa, members, e, e_std, props
 
     def score(self, matrix: CompositionMatrix, routes="unknown", *, chunk_size: int = 50_000,
               n_jobs: int | None = None) -> Scores:
@@ -540,10 +588,13 @@ class GlassFormingModel:
         members = np.concatenate([p[1] for p in parts], axis=1)
         e = np.concatenate([p[2] for p in parts])
         e_std = np.concatenate([p[3] for p in parts])
+        from discovery.properties import Prediction
+
+        props = {k: Prediction.concat([p[4][k] for p in parts]) for k in parts[0][4]}
         prob = members.mean(axis=0)
         if members.shape[0] > 1:
             unc = members.std(axis=0)
         else:
             # A single SVM has no member disagreement: the Bernoulli std of its calibrated probability stands in.
             unc = np.sqrt(prob * (1 - prob))
-        return Scores(p_gfa, prob, unc, e, e_std, members=members)
+        return Scores(p_gfa, prob, unc, e, e_std, members=members, properties=props)
