@@ -167,7 +167,7 @@ def batch_picks(budget: int, batch: int, n_pool: int | None = None) -> list[int]
 
 def system_of(text: str) -> frozenset[str]:
     """Element set of a system written ``Al-Ni-Zr`` (any order) or of a formula (``Al10Ni5Zr85``)."""
-    from discovery.space import ELEMENT_SYMBOLS
+    from discovery.composition import ELEMENT_SYMBOLS
 
     t = str(text).strip()
     parts = [p.strip() for p in t.replace(",", "-").split("-") if p.strip()]

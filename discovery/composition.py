@@ -16,7 +16,9 @@ Two representations:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -65,11 +67,12 @@ class Composition:
             raise CompositionError("amounts must be positive")
         return cls(tuple(sorted((el, x / total) for el, x in items)))
 
-    @property
+    # cached: a composition is immutable, and data loading asks for these names millions of times
+    @cached_property
     def elements(self) -> tuple[str, ...]:
         return tuple(e for e, _ in self.fractions)
 
-    @property
+    @cached_property
     def system(self) -> str:
         """Chemical system, e.g. ``Al-Cu-Zr`` (pymatgen's convention: sorted, dash-joined)."""
         return "-".join(self.elements)
@@ -84,7 +87,7 @@ class Composition:
     def at_percent(self) -> dict[str, float]:
         return {e: 100.0 * f for e, f in self.fractions}
 
-    @property
+    @cached_property
     def canonical(self) -> str:
         return canonical_name(self.elements, [f for _, f in self.fractions])
 
@@ -103,49 +106,231 @@ def canonical_name(elements: Sequence[str], fractions: Sequence[float]) -> str:
     return "".join(f"{e}{_format_percent(100.0 * f)}" for e, f in pairs)
 
 
-def parse_composition(
-    text: str,
-    *,
-    percent: bool = False,
-    normalize: bool = False,
-    field: str = "composition",
-) -> Composition:
-    """Parse a formula with pymatgen and normalize it to atomic fractions.
+#: Every element symbol (Z = 1..118); isotope symbols (D, T) are not elements.
+ELEMENT_SYMBOLS = frozenset(
+    """H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge
+    As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu
+    Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
+    Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og""".split()
+)
+#: Noble gases do not alloy: a formula containing one is a typo or a unit mix-up.
+NOBLE_GASES = frozenset("He Ne Ar Kr Xe Rn Og".split())
+#: Hydrogen isotopes that formula notations (pymatgen's among them) accept as elements.
+ISOTOPES = {"D": "deuterium", "T": "tritium"}
+#: Spellings of a missing value that must never parse as elements (``NaN`` is not Na + N).
+MISSING_VALUES = frozenset({"nan", "none", "null", "na", "n/a", "-", "?", "missing"})
+#: Longest formula accepted (characters): real alloy formulas stay well below 100.
+MAX_FORMULA_LENGTH = 256
+#: Amounts summing to 1 within this are atomic fractions (``Cu0.5Zr0.5``).
+FRACTION_TOLERANCE = 0.005
+_MAX_GROUP_CHOICES = 8  # ambiguous bracket groups resolved by trying both readings
+_TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d*)?|\.\d+)|([(\[{])|([)\]}])")
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
 
-    ``percent=True`` means the amounts are at.% (how lab staff write ``Cu50Zr45Al5``):
-    they must then sum to 100 +/- 0.5 unless ``normalize`` is true. With
-    ``percent=False`` any positive amounts are accepted (``CuZr2``, ``Cu0.5Zr0.5``)
-    and normalized. Unknown element symbols are rejected, never turned into
-    pymatgen's dummy species.
-    """
-    from pymatgen.core import Composition as PmgComposition
-    from pymatgen.core import Element
 
-    if text is None or not str(text).strip():
-        raise CompositionError("empty composition", text=text, field=field)
-    raw = str(text).strip()
+class _Group:
+    """A bracketed part of a formula, e.g. ``(Cu50Zr50)95``: its items and its subscript."""
+
+    __slots__ = ("items", "amount")
+
+    def __init__(self, items: list, amount: float):
+        self.items = items
+        self.amount = amount
+
+
+def _tokens(raw: str, field: str) -> list[tuple[str, str, int]]:
+    text = "".join(raw.split())  # "Co 18.5" and "Cu50 Zr50" are written with spaces in real data
+    out, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            char = text[pos]
+            if char == "-" and text[pos + 1 : pos + 2].isdigit():
+                hint = ": negative amounts are not allowed"
+            elif char.islower():
+                hint = " (element symbols start with a capital letter)"
+            else:
+                hint = ""
+            raise CompositionError(f"cannot parse formula: unexpected {char!r} at position {pos + 1}{hint}",
+                                   text=raw, field=field)
+        kind = ("element", "number", "open", "close")[m.lastindex - 1]
+        out.append((kind, m.group(0), pos))
+        pos = m.end()
+    return out
+
+
+def _parse_items(tokens, i: int, raw: str, field: str, closer: str | None):
+    items: list = []
+    while i < len(tokens):
+        kind, value, pos = tokens[i]
+        if kind == "close":
+            if closer is None or value != closer:
+                raise CompositionError(f"cannot parse formula: unbalanced {value!r} at position {pos + 1}",
+                                       text=raw, field=field)
+            return items, i + 1
+        if kind == "number":
+            raise CompositionError(f"cannot parse formula: a number ({value}) must follow an element or a bracket",
+                                   text=raw, field=field)
+        if kind == "element":
+            if value in ISOTOPES:
+                raise CompositionError(f"{value} is an isotope symbol ({ISOTOPES[value]}): write H", text=raw,
+                                       field=field)
+            if value not in ELEMENT_SYMBOLS:
+                raise CompositionError(f"unknown element {value}", text=raw, field=field)
+            if value in NOBLE_GASES:
+                raise CompositionError(f"{value} is a noble gas: it does not form alloys", text=raw, field=field)
+            i += 1
+            amount = 1.0
+            if i < len(tokens) and tokens[i][0] == "number":
+                amount = float(tokens[i][1])
+                i += 1
+            items.append((value, amount))
+            continue
+        inner, i = _parse_items(tokens, i + 1, raw, field, _CLOSE[value])
+        if not inner:
+            raise CompositionError("cannot parse formula: empty brackets", text=raw, field=field)
+        amount = 1.0
+        if i < len(tokens) and tokens[i][0] == "number":
+            amount = float(tokens[i][1])
+            i += 1
+        items.append(_Group(inner, amount))
+    if closer is not None:
+        raise CompositionError(f"cannot parse formula: {closer!r} missing", text=raw, field=field)
+    return items, i
+
+
+def _is_whole(total: float) -> bool:
+    """Amounts that read as a complete composition: at.% (100) or atomic fractions (1)."""
+    return abs(total - 100.0) <= PERCENT_TOLERANCE or abs(total - 1.0) <= FRACTION_TOLERANCE
+
+
+def _amounts(items, choice: dict[int, bool], groups: list) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        if isinstance(item, _Group):
+            inner = _amounts(item.items, choice, groups)
+            total = sum(inner.values())
+            # normalized reading: (Cu50Zr50)95 = 95 at.% of a Cu50Zr50 alloy (the metallurgists'
+            # notation); otherwise the chemists': (NiB)2 = Ni2B2
+            normalized = choice.get(id(item), _is_whole(total))
+            scale = item.amount / total if normalized and total > 0 else item.amount
+            for el, x in inner.items():
+                out[el] = out.get(el, 0.0) + x * scale
+        else:
+            el, x = item
+            out[el] = out.get(el, 0.0) + x
+    return out
+
+
+def _ambiguous_groups(items, out: list) -> list:
+    for item in items:
+        if isinstance(item, _Group):
+            _ambiguous_groups(item.items, out)
+            if not _is_whole(sum(_amounts(item.items, {}, []).values())):
+                out.append(item)
+    return out
+
+
+def _read_amounts(items) -> dict[str, float]:
+    """Element amounts of a parsed formula. A bracket group whose content sums to 100 or 1
+    is a normalized sub-alloy; for other groups (``(CuNi)16``, ``(NiB)2``) the reading that
+    makes the whole formula sum to 100 or 1 wins, else the chemists' (multiply counts)."""
+    groups = _ambiguous_groups(items, [])
+    if not groups or len(groups) > _MAX_GROUP_CHOICES:
+        return _amounts(items, {id(g): False for g in groups}, groups)
+    fallback = None
+    for mask in range(1 << len(groups)):
+        choice = {id(g): bool(mask >> k & 1) for k, g in enumerate(groups)}
+        amounts = _amounts(items, choice, groups)
+        if fallback is None:
+            fallback = amounts  # mask 0: every ambiguous group read the chemists' way
+        if _is_whole(sum(amounts.values())):
+            return amounts
+    return fallback
+
+
+@lru_cache(maxsize=200_000)
+def _parse_cached(raw: str, strict: bool, wt_percent: bool):
+    """(Composition, None) or (None, reason) for one formula text."""
     try:
-        pmg = PmgComposition(raw)
-    except Exception as exc:  # pymatgen raises ValueError/KeyError/CompositionError variants
-        raise CompositionError(f"cannot parse formula: {exc}", text=raw, field=field) from None
-    unknown = [str(sp) for sp in pmg.elements if not isinstance(sp, Element)]
-    if unknown:
-        raise CompositionError(f"unknown element(s) {', '.join(unknown)}", text=raw, field=field)
-    amounts = pmg.get_el_amt_dict()
-    if any(v < 0 for v in amounts.values()):
-        raise CompositionError("negative amount", text=raw, field=field)
+        return Composition(_parse(raw, strict, wt_percent, "composition")), None
+    except CompositionError as exc:
+        return None, exc.reason
+
+
+def _parse(raw: str, strict: bool, wt_percent: bool, field: str) -> tuple[tuple[str, float], ...]:
+    if len(raw) > MAX_FORMULA_LENGTH:
+        raise CompositionError(f"formula is {len(raw)} characters long; at most {MAX_FORMULA_LENGTH} are accepted",
+                               text=raw[:40] + "...", field=field)
+    if raw.lower() in MISSING_VALUES:
+        raise CompositionError("missing value, not a formula", text=raw, field=field)
+    tokens = _tokens(raw, field)
+    if not tokens:
+        raise CompositionError("empty composition", text=raw, field=field)
+    items, _ = _parse_items(tokens, 0, raw, field, None)
+    amounts = _read_amounts(items)
     if any(not math.isfinite(v) for v in amounts.values()):
         raise CompositionError("amount is not a finite number", text=raw, field=field)
     total = sum(amounts.values())
     if total <= 0:
         raise CompositionError("amounts sum to zero", text=raw, field=field)
-    if percent and not normalize and abs(total - 100.0) > PERCENT_TOLERANCE:
+    explicit = any(kind == "number" for kind, _, _ in tokens)
+    if strict and explicit and not _is_whole(total):
+        unit = "wt.%" if wt_percent else "at.%"
         raise CompositionError(
-            f"at.% sum to {total:g}, not 100 +/- {PERCENT_TOLERANCE:g} (pass normalize to rescale)",
-            text=raw,
-            field=field,
-        )
-    return Composition.from_fractions(amounts)
+            f"{unit} sum to {total:g}, not 100 +/- {PERCENT_TOLERANCE:g} (or 1 as fractions); "
+            "pass normalize to rescale", text=raw, field=field)
+    if wt_percent:
+        from discovery.elements import element_properties
+
+        els = tuple(amounts)
+        mass = element_properties(els)["atomic_mass"]
+        amounts = {el: amounts[el] / float(m) for el, m in zip(els, mass)}
+        total = sum(amounts.values())
+    pairs = tuple(sorted((el, x / total) for el, x in amounts.items() if x > 0))
+    tiny = [el for el, f in pairs if round(100.0 * f, CANONICAL_DECIMALS) <= 0]
+    if tiny:
+        raise CompositionError(f"{', '.join(tiny)} below the {10.0 ** -CANONICAL_DECIMALS:g} at.% resolution",
+                               text=raw, field=field)
+    return pairs
+
+
+def parse_composition(
+    text: str,
+    *,
+    percent: bool = False,
+    normalize: bool = False,
+    wt_percent: bool = False,
+    field: str = "composition",
+) -> Composition:
+    """Read a formula in the notation of the field and normalize it to atomic fractions.
+
+    Accepted: ``Cu47.5Zr47.5Al5`` (at.%), ``Cu0.475Zr0.475Al0.05`` (atomic fractions),
+    ``(Cu50Zr50)95Al5`` (95 at.% of Cu50Zr50, i.e. Cu47.5Zr47.5Al5), nested groups
+    (``((Fe0.5Co0.5)0.75B0.2Si0.05)96Nb4``), ``[]`` and ``{}`` as brackets, ``CuZr`` (equal
+    parts), spaces anywhere. Refused: unknown symbols, the isotope symbols D and T, noble
+    gases, missing-value spellings (``NaN`` is not Na + N), formulas over
+    :data:`MAX_FORMULA_LENGTH` characters, elements below the 0.01 at.% resolution.
+
+    ``percent=True`` (what lab reports and predictions use): explicit amounts must sum to
+    100 +/- 0.5 (at.%) or 1 +/- 0.005 (fractions) unless ``normalize`` is true.
+    ``percent=False`` accepts any positive amounts (``CuZr2``) and normalizes them.
+    ``wt_percent=True``: the amounts are mass percentages, converted to atomic fractions
+    with the elements' atomic masses.
+
+    This is the one formula parser: every channel (CSV import, reports, the intake API,
+    predictions, data loading) calls it.
+    """
+    if text is None:
+        raise CompositionError("empty composition", text=text, field=field)
+    raw = str(text).strip()
+    if not raw:
+        raise CompositionError("empty composition", text=text, field=field)
+    comp, reason = _parse_cached(raw, bool(percent and not normalize), bool(wt_percent))
+    if comp is None:
+        shown = raw if len(raw) <= MAX_FORMULA_LENGTH else raw[:40] + "..."
+        raise CompositionError(reason, text=shown, field=field)
+    return comp
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from discovery.composition import CANONICAL_DECIMALS, Composition, CompositionMatrix, parse_composition
+from discovery.composition import CANONICAL_DECIMALS, ELEMENT_SYMBOLS, Composition, CompositionMatrix, parse_composition
 
 FORMAT = "vitrify.search_space/1"
 MAX_COMPONENTS = 5
@@ -49,13 +49,6 @@ MAX_COMPONENTS = 5
 MIN_STEP = 10.0 ** -CANONICAL_DECIMALS
 _GRID_TOL = 1e-6  # tolerance (in grid steps) when testing whether a point lies on the grid
 _PCT_TOL = 1e-7  # tolerance (in at.%) on bounds
-
-ELEMENT_SYMBOLS = frozenset(
-    """H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge
-    As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu
-    Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
-    Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og""".split()
-)
 
 
 class SpaceError(ValueError):
