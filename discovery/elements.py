@@ -54,6 +54,15 @@ PROPERTIES: dict[str, str] = {
     "shear_modulus": "GPa; pymatgen rigidity_modulus, fallback Magpie ShearModulus, then Miedema.csv",
 }
 
+#: Magpie element tables (Ward et al. 2016) whose composition statistics are GFA features
+#: (``discovery.features.element_statistics``); ``magpie_<name>`` in the tables.
+MAGPIE_STAT_TABLES: tuple[str, ...] = (
+    "Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row", "CovalentRadius", "Electronegativity",
+    "NsValence", "NpValence", "NdValence", "NfValence", "NValence", "NsUnfilled", "NpUnfilled", "NdUnfilled",
+    "NfUnfilled", "NUnfilled", "GSvolume_pa", "GSbandgap", "GSmagmom", "SpaceGroupNumber",
+)
+PROPERTIES.update({f"magpie_{name}": f"Magpie {name} (magpie_elements.csv)" for name in MAGPIE_STAT_TABLES})
+
 
 class MissingElementData(ValueError):
     """A feature needs a property that is unknown for some element (or element pair)."""
@@ -179,6 +188,7 @@ def full_tables() -> dict[str, np.ndarray]:
         "bulk_modulus": bulk,
         "shear_modulus": shear,
     }
+    tables.update({f"magpie_{name}": mag[name] for name in MAGPIE_STAT_TABLES})
     for arr in tables.values():
         arr.setflags(write=False)
     tables["_source_youngs_modulus"] = e_src

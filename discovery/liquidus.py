@@ -46,7 +46,7 @@ from sklearn.model_selection import GroupKFold
 
 from discovery.composition import Composition, CompositionMatrix
 from discovery.dataset import with_canonical_compositions
-from discovery.features import BASE_FEATURE_NAMES, base_features
+from discovery.descriptors import BASE_FEATURE_NAMES, base_features
 
 T_MIN, T_MAX = 300.0, 3000.0
 SOURCES = ("dmref", "xiong", "bajpai")
@@ -127,7 +127,7 @@ def load_liquidus_table(shared_data_dir: str | Path, sources: Sequence[str] = DE
 
 
 def _data_from_table(table: pd.DataFrame) -> LiquidusData:
-    from discovery.features import featurizable
+    from discovery.descriptors import featurizable
 
     matrix = CompositionMatrix.from_formulas(table["composition"])
     ok = featurizable(matrix)

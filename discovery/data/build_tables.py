@@ -36,6 +36,25 @@ MAGPIE_TABLES = (
     "Electronegativity",
     "BulkModulus",
     "ShearModulus",
+    # the rest of Ward et al. 2016's Magpie element set (statistics features, discovery.features)
+    "Number",
+    "MendeleevNumber",
+    "Column",
+    "Row",
+    "CovalentRadius",
+    "NsValence",
+    "NpValence",
+    "NdValence",
+    "NfValence",
+    "NsUnfilled",
+    "NpUnfilled",
+    "NdUnfilled",
+    "NfUnfilled",
+    "NUnfilled",
+    "GSvolume_pa",
+    "GSbandgap",
+    "GSmagmom",
+    "SpaceGroupNumber",
 )
 MISSING = {"Missing", "NA", "None", "nan", ""}
 HERE = Path(__file__).resolve().parent
