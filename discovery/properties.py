@@ -33,13 +33,13 @@ PROPERTIES: dict[str, PropertySpec] = {
         PropertySpec("youngs_modulus_gpa", "Young's modulus E", "GPa", "youngs_modulus", "modulus-ensemble"),
         PropertySpec("shear_modulus_gpa", "shear modulus G", "GPa", "shear_modulus", "modulus-ensemble"),
         PropertySpec("bulk_modulus_gpa", "bulk modulus K", "GPa", "bulk_modulus", "modulus-ensemble"),
-        PropertySpec("dmax_mm", "critical casting thickness Dmax", "mm", "Dmax", "bulk-gfa"),
-        PropertySpec("log10_rc", "log10 critical cooling rate Rc", "log10(K/s)", "log10_Rc", "bulk-gfa"),
-        PropertySpec("tg_k", "glass transition Tg", "K", "Tg", "bulk-gfa"),
-        PropertySpec("tx_k", "crystallization onset Tx", "K", "Tx", "bulk-gfa"),
-        PropertySpec("tl_k", "liquidus Tl", "K", "Tl", "bulk-gfa"),
-        PropertySpec("trg", "reduced glass temperature Trg = Tg/Tl", "1", None, "bulk-gfa", derived=True),
-        PropertySpec("gamma", "gamma = Tx/(Tg + Tl)", "1", None, "bulk-gfa", derived=True),
+        PropertySpec("dmax_mm", "critical casting thickness Dmax", "mm", "Dmax", "bulk-gfa-ensemble"),
+        PropertySpec("log10_rc", "log10 critical cooling rate Rc", "log10(K/s)", "Rc", "bulk-gfa-ensemble"),  # stored in K/s
+        PropertySpec("tg_k", "glass transition Tg", "K", "Tg", "bulk-gfa-ensemble"),
+        PropertySpec("tx_k", "crystallization onset Tx", "K", "Tx", "bulk-gfa-ensemble"),
+        PropertySpec("tl_k", "liquidus Tl", "K", "Tl", "bulk-gfa-ensemble"),
+        PropertySpec("trg", "reduced glass temperature Trg = Tg/Tl", "1", None, "bulk-gfa-ensemble", derived=True),
+        PropertySpec("gamma", "gamma = Tx/(Tg + Tl)", "1", None, "bulk-gfa-ensemble", derived=True),
     )
 }
 
