@@ -64,6 +64,42 @@ def _labelled_rows(session: Session, campaign_id: int | None, exclude: frozenset
     return ids, LabelledSet(comps, routes, labels, sources)
 
 
+def measured_values(
+    session: Session,
+    quantities,
+    *,
+    campaign_id: int | None = None,
+    exclude_literature_systems: frozenset[str] | set[str] = frozenset(),
+    fidelity: str = "experiment",
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Measured properties the property models learn from: ``{quantity: {canonical: value}}``
+    (median over the current outcomes that report it) and the sources behind each composition.
+
+    Only ``fidelity`` measurements (experiments by default: MD values enter through the
+    MD-vs-measurement correction, never as if they were measured) of outcomes the campaign
+    may see (the same visibility as its labelled set).
+    """
+    import statistics
+
+    from db.models import Measurement
+
+    query = (
+        _visible_outcomes(campaign_id, frozenset(exclude_literature_systems), Measurement.quantity,
+                          CompositionRow.canonical, Measurement.value, Outcome.source)
+        .join(Measurement, Measurement.outcome_id == Outcome.id)
+        .where(Measurement.quantity.in_(list(quantities)), Outcome.fidelity == fidelity)
+    )
+    collected: dict[str, dict[str, list[float]]] = {}
+    sources: dict[str, set[str]] = {}
+    for quantity, canonical, value, source in session.exec(query).all():
+        collected.setdefault(quantity, {}).setdefault(canonical, []).append(float(value))
+        sources.setdefault(canonical, set()).add(source)
+    values = {q: {c: statistics.median(v) for c, v in by.items()} for q, by in collected.items()}
+    for q in quantities:
+        values.setdefault(q, {})
+    return values, {c: "+".join(sorted(s)) for c, s in sources.items()}
+
+
 class TrainingSetCache:
     """``labelled_set`` for a campaign that retrains after every batch, reading only the
     outcomes added since the last call.

@@ -26,7 +26,6 @@ benchmark refit the liquidus regressor without the held-out systems' measured li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -259,7 +258,7 @@ def cross_validate_gfa(
 # --------------------------------------------------------------------------- data loading
 
 
-def load_labelled_csv(path: str | Path, *, source: str = "literature") -> LabelledSet:
+def load_labelled_csv(path, *, source: str = "literature") -> LabelledSet:
     """A labelled CSV (``formula`` or ``composition``; ``gfa`` 0/1/True/False or ``phase``;
     optional ``processing``) as a :class:`LabelledSet`. Rows are kept as they are (no
     deduplication: conflicting reports of one composition stay side by side, and grouped
@@ -290,28 +289,73 @@ def load_labelled_csv(path: str | Path, *, source: str = "literature") -> Labell
                        np.full(len(df), source, dtype=object))
 
 
-def shared_data_dir(repo: str | Path | None = None) -> Path:
-    """The shared public-data folder: ``<repo>/../shared/data`` (read at run time, never copied)."""
-    root = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
-    return (root / ".." / "shared" / "data").resolve()
+# --------------------------------------------------------------------------- literature benchmark
+
+#: Subsets of the literature table the GFA report evaluates (out-of-fold predictions of one
+#: grouped CV over the whole table, so every subset is held out by chemical system).
+def literature_subsets(records) -> dict[str, np.ndarray]:
+    src = records["sources"].str
+    route = records["route"]
+    return {
+        "binary (Sun 2017)": src.contains("sun2017").to_numpy(),
+        "Landolt melt-spun": (src.contains("landolt") & (route == "melt-spinning")).to_numpy(),
+        "Landolt sputtered": (src.contains("landolt") & (route == "sputtering")).to_numpy(),
+        "all literature": np.ones(len(records), dtype=bool),
+    }
 
 
-# --------------------------------------------------------------------------- public-data benchmark
+def literature_gfa_benchmark(table=None, model_factory: Callable[[], object] | None = None, *, n_splits: int = 5,
+                             seed: int = 0, matbench: bool = True) -> dict:
+    """System-grouped CV of the GFA model on the literature table, reported per subset.
 
+    One GroupKFold over every featurizable record (all sets together: they share roots, so a
+    system must be held out from all of them at once); metrics on the out-of-fold
+    predictions of each :func:`literature_subsets` entry, the ensemble's P(glass) and the
+    SVM's P_GFA. ``matbench``: matbench_glass on its own, under system-grouped folds and
+    under matbench's random folds (beside, for the leaderboard's numbers).
 
-def public_gfa_datasets(shared_dir: str | Path, binary_csv: str | Path, *, matbench: bool = True) -> dict[str, LabelledSet]:
-    """The labelled public sets the GFA benchmark uses (each evaluated on its own: they share roots).
-
-    * ``binary``: Sun 2017 binaries as vitrify ships them (glass_binary_v2.csv);
-    * ``landolt``: Landolt-Boernstein ternaries (melt-spun and sputtered rows, route as input);
-    * ``matbench``: matbench_glass (deduplicated Landolt compositions, no route).
+    Returns ``{"rows": [metric rows], "reliability": {subset: [[mean predicted, observed,
+    count], ...]}}`` (JSON-ready).
     """
-    root = Path(shared_dir)
-    out = {"binary": load_labelled_csv(binary_csv),
-           "landolt": load_labelled_csv(root / "matminer_glass_ternary_landolt" / "glass_ternary_landolt.csv")}
+    from discovery.features import featurizable
+    from discovery.literature import load_literature
+
+    table = load_literature() if table is None else table
+    data = table.labelled_set()
+    usable = featurizable(data.matrix())
+    records = table.records[usable].reset_index(drop=True)
+    result = cross_validate_gfa(data.subset(usable), model_factory, protocol="grouped", n_splits=n_splits, seed=seed)
+    rows, reliability = [], {}
+    prob = result.probability
+    for name, mask in literature_subsets(records).items():
+        if mask.sum() == 0 or len(set(result.labels[mask].tolist())) < 2:
+            continue
+        y = result.labels[mask]
+        ens = classification_metrics(y, prob[mask], prob=prob[mask])
+        svm = classification_metrics(y, result.p_gfa[mask], result.p_gfa[mask] > 0)
+        rows.append({"dataset": name, "protocol": f"system {result.n_splits}-fold", "model": "ensemble", **ens})
+        rows.append({"dataset": name, "protocol": f"system {result.n_splits}-fold", "model": "P_GFA (SVM)", **svm})
+        mean_pred, frac, counts = reliability_table(y, prob[mask])
+        reliability[name] = [[None if not np.isfinite(a) else round(float(a), 4),
+                              None if not np.isfinite(b) else round(float(b), 4), int(c)]
+                             for a, b, c in zip(mean_pred, frac, counts)]
     if matbench:
-        out["matbench"] = load_labelled_csv(root / "matbench_glass" / "matbench_glass.csv")
-    return out
+        from discovery.literature import read_source
+
+        reader = read_source("matbench")
+        from discovery.composition import Composition
+
+        comps = [Composition(r["fractions"]) for r in reader.records]
+        labels = np.array([1 if r["outcome"] == "glass" else 0 for r in reader.records])
+        mb = LabelledSet(comps, np.full(len(comps), "unknown", dtype=object), labels)
+        grouped = cross_validate_gfa(mb, model_factory, protocol="grouped", n_splits=n_splits, seed=seed)
+        rows += _rows_from_cv("matbench_glass", f"system {grouped.n_splits}-fold", grouped, ("ensemble", "svm"))
+        rnd = _matbench_cv(mb, model_factory, 5)
+        rows += _rows_from_cv("matbench_glass", "random 5-fold", rnd, ("ensemble", "svm"))
+        for row in rows:
+            if row["model"] == "svm":
+                row["model"] = "P_GFA (SVM)"
+    return {"rows": rows, "reliability": reliability, "n_records": int(usable.sum()), "n_splits": result.n_splits}
 
 
 def _rows_from_cv(dataset: str, protocol: str, result: GFACVResult, models: Sequence[str] | None = None) -> list[dict]:
@@ -320,38 +364,6 @@ def _rows_from_cv(dataset: str, protocol: str, result: GFACVResult, models: Sequ
         if models is not None and name not in models:
             continue
         rows.append({"dataset": dataset, "protocol": protocol, "model": name, **m})
-    return rows
-
-
-def gfa_benchmark(
-    datasets: dict[str, LabelledSet],
-    *,
-    model_factory: Callable[[], object] | None = None,
-    n_splits: int = 5,
-    seed: int = 0,
-    liquidus_for_fold: Callable[[set[str]], object] | None = None,
-) -> list[dict]:
-    """Grouped (by system) and random 5-fold metrics for every dataset, per member and ensemble.
-
-    ``matbench`` is evaluated with matbench's own protocol (unstratified KFold(5, shuffle,
-    random_state=18012019)) beside the grouped one. With ``liquidus_for_fold``, an extra
-    grouped run refits the liquidus estimate without each fold's held-out systems.
-    """
-    rows: list[dict] = []
-    for name, data in datasets.items():
-        grouped = cross_validate_gfa(data, model_factory, protocol="grouped", n_splits=n_splits, seed=seed)
-        rows += _rows_from_cv(name, f"grouped {grouped.n_splits}-fold (by system)", grouped)
-        if liquidus_for_fold is not None:
-            honest = cross_validate_gfa(data, model_factory, protocol="grouped", n_splits=n_splits, seed=seed,
-                                        liquidus_for_fold=liquidus_for_fold)
-            rows += _rows_from_cv(name, f"grouped {honest.n_splits}-fold, liquidus refit w/o test systems", honest,
-                                  ("svm", "ensemble"))
-        if name == "matbench":
-            rnd = _matbench_cv(data, model_factory, n_splits)
-            rows += _rows_from_cv(name, "random 5-fold (matbench folds)", rnd)
-        else:
-            rnd = cross_validate_gfa(data, model_factory, protocol="random", n_splits=n_splits, seed=seed)
-            rows += _rows_from_cv(name, f"random {rnd.n_splits}-fold (beside, optimistic)", rnd)
     return rows
 
 
@@ -381,12 +393,12 @@ def _matbench_cv(data: LabelledSet, model_factory, n_splits: int) -> GFACVResult
                        extra={"n_dropped": int((~usable).sum())})
 
 
-def liquidus_refit_factory(shared_dir: str | Path, sources: Sequence[str] | None = None):
+def liquidus_refit_factory(table=None):
     """``liquidus_for_fold`` for :func:`cross_validate_gfa`: refit the liquidus regressor on the
-    measured liquidus data minus the held-out systems (shippable sources by default)."""
+    measured liquidus data minus the held-out systems."""
     from discovery import liquidus
 
-    data = liquidus.load_liquidus_data(shared_dir, sources or liquidus.SHIPPABLE_SOURCES)
+    data = liquidus.liquidus_data(table)
     systems = np.asarray(data.systems, dtype=object)
 
     def factory(held_out: set[str]):

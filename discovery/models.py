@@ -16,13 +16,16 @@ on a :class:`~discovery.dataset.LabelledSet`, scoring a
 ensemble (``kind = "gfa-ensemble"``); passing a :class:`GlassFormingClassifier` gives the
 single-SVM model (``kind = "gfa-svm"``).
 
-Processing route. The one-hot :func:`encode_routes` is re-encoded (an invertible linear
-map, :func:`route_features`) as three columns ``route_known``, ``route_sputtering``,
-``route_casting``: melt-spinning = (1, 0, 0), sputtering = (1, 1, 0), casting = (1, 0, 1),
-unknown = (0, 0, 0). Going from melt-spinning to sputtering then changes one column only,
-so the gradient-boosting member can be constrained monotone in it: sputtering never lowers
-its glass probability (sputtering widens glass-forming ranges, Ren et al. 2018), casting
-never raises it (a cast glass needs bulk glass-forming ability).
+Processing route. The one-hot :func:`encode_routes` becomes two columns (:func:`route_features`)
+``route_sputtering`` and ``route_casting``: melt-spinning and an unstated route = (0, 0),
+sputtering = (1, 0), casting = (0, 1). An unstated route is read as the rapid-quench
+baseline on purpose: the records that state a route come mostly from compilations of
+amorphous alloys (Landolt: 70 % glass; cast records: 99 % glass), those that do not from
+grids across whole phase diagrams (Sun 2017: 21 % glass), so a "route stated" column learns
+the compilers' selection, not physics -- with one, P(glass) of Ti50Zr50 or Cr50Mo50 at
+melt-spinning rose from ~0.1 to ~0.5. The tree members are constrained monotone in both
+columns: sputtering never lowers P(glass) (sputtering widens glass-forming ranges, Ren et
+al. 2018), casting never raises it (a cast glass needs bulk glass-forming ability).
 
 Scoring speed. Per chunk the composition features and the liquidus estimate are computed
 once and shared by all members; the SVM's RBF decision function is evaluated with BLAS
@@ -38,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
@@ -50,12 +53,14 @@ from discovery.composition import CompositionMatrix
 from discovery.dataset import LabelledSet
 from discovery.vocabulary import MODEL_ROUTE_GROUPS, ProcessingRoute
 
-#: Members of the default ensemble, in the row order of ``Scores.members``.
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "rf", "gb", "mlp")
+#: Members of the default ensemble (``et`` contributes one row per sub-forest to ``Scores.members``).
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "et", "gb")
+#: Every member an ensemble can be built from.
+KNOWN_MEMBERS: tuple[str, ...] = ("svm", "et", "rf", "gb", "mlp")
 #: Route columns appended to the composition features (see :func:`route_features`).
-ROUTE_FEATURE_NAMES: tuple[str, ...] = ("route_known", "route_sputtering", "route_casting")
+ROUTE_FEATURE_NAMES: tuple[str, ...] = ("route_sputtering", "route_casting")
 #: Monotonic constraint of each route column for the gradient-boosting member.
-ROUTE_MONOTONIC: tuple[int, ...] = (0, 1, -1)
+ROUTE_MONOTONIC: tuple[int, ...] = (1, -1)
 _KERNEL_BLOCK = 4096  # rows per BLAS block in the RBF kernel (block x n_sv float64 in memory)
 
 
@@ -185,19 +190,30 @@ def _single_threaded():
     return threadpool_limits(limits=1)
 
 
+def _route_constraints(p: "GFAEnsemble", n_features: int) -> list[int] | None:
+    """Monotone constraints of the tree members: sputtering never lowers P(glass), casting
+    never raises it (route_features makes each a one-column change from melt-spinning)."""
+    if not (p.monotonic_route and p.n_route_columns == len(ROUTE_MONOTONIC) and n_features > len(ROUTE_MONOTONIC)):
+        return None
+    return [0] * (n_features - len(ROUTE_MONOTONIC)) + list(ROUTE_MONOTONIC)
+
+
 def _member_estimator(name: str, p: "GFAEnsemble", n_features: int):
     seed = p.random_state
     if name == "svm":
         return GlassFormingClassifier(C=p.svm_C, gamma=p.svm_gamma, class_weight="balanced",
                                       calibration_folds=p.calibration_folds, random_state=seed)
+    if name == "et":
+        # one forest whose trees are split into et_members sub-forests (the members)
+        return ExtraTreesClassifier(n_estimators=p.et_members * p.et_trees_per_member,
+                                    min_samples_leaf=p.et_min_samples_leaf, max_features=p.et_max_features,
+                                    monotonic_cst=_route_constraints(p, n_features), random_state=seed, n_jobs=1)
     if name == "rf":
         return RandomForestClassifier(n_estimators=p.rf_n_estimators, min_samples_leaf=p.rf_min_samples_leaf,
                                       max_features=p.rf_max_features, max_depth=p.rf_max_depth,
                                       random_state=seed, n_jobs=1)
     if name == "gb":
-        cst = None
-        if p.monotonic_route and p.n_route_columns == len(ROUTE_MONOTONIC):
-            cst = [0] * (n_features - len(ROUTE_MONOTONIC)) + list(ROUTE_MONOTONIC)
+        cst = _route_constraints(p, n_features)
         return HistGradientBoostingClassifier(learning_rate=p.gb_learning_rate, max_iter=p.gb_max_iter,
                                               max_leaf_nodes=p.gb_max_leaf_nodes,
                                               min_samples_leaf=p.gb_min_samples_leaf,
@@ -209,23 +225,49 @@ def _member_estimator(name: str, p: "GFAEnsemble", n_features: int):
                              learning_rate_init=p.mlp_learning_rate, max_iter=p.mlp_max_iter,
                              early_stopping=True, validation_fraction=0.1, n_iter_no_change=15,
                              random_state=seed)
-    raise ValueError(f"unknown ensemble member {name!r}; known: {ENSEMBLE_MEMBERS}")
+    raise ValueError(f"unknown ensemble member {name!r}; known: {KNOWN_MEMBERS}")
 
 
 def member_estimator(name: str, params: dict | None = None, n_features: int = 0):
-    """A fresh, unfitted member (``svm`` | ``rf`` | ``gb`` | ``mlp``) with ensemble-level ``params``."""
+    """A fresh, unfitted member (``svm`` | ``et`` | ``rf`` | ``gb`` | ``mlp``) with ensemble-level ``params``."""
     return _member_estimator(name, GFAEnsemble(**(params or {})), n_features)
 
 
-class GFAEnsemble(ClassifierMixin, BaseEstimator):
-    """RBF-SVM + random forest + gradient boosting + MLP on one standardized design matrix.
+def _svm_subsample(y: np.ndarray, max_rows: int | None, seed: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Rows the SVM is fitted on: all of them, or a seeded class-stratified subsample of at
+    most ``max_rows`` that always contains the ``keep`` rows (a campaign's own results).
 
-    * ``decision_function`` = the SVM's P_GFA (Sun 2017);
-    * ``member_probabilities`` = (n_members, n) glass probabilities (SVM: Platt-calibrated);
+    An RBF-SVM's fit grows with the square of the rows (and its Platt calibration fits it
+    three more times); P_GFA from a few thousand literature rows ranks as well as from all
+    of them (docs/models.md), the tree members see every row."""
+    n = len(y)
+    if max_rows is None or n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    forced = np.zeros(n, bool) if keep is None else np.asarray(keep, bool).copy()
+    rest = np.flatnonzero(~forced)
+    budget = max(int(max_rows) - int(forced.sum()), 0)
+    chosen = []
+    for cls in (0, 1):
+        idx = rest[y[rest] == cls]
+        take = int(round(budget * len(idx) / max(len(rest), 1)))
+        chosen.append(rng.choice(idx, size=min(take, len(idx)), replace=False))
+    return np.sort(np.concatenate([np.flatnonzero(forced), *chosen]))
+
+
+class GFAEnsemble(ClassifierMixin, BaseEstimator):
+    """Sun et al.'s RBF-SVM + extremely randomized trees + gradient boosting (+ optionally a
+    random forest and an MLP) on one standardized design matrix.
+
+    * ``decision_function`` = the SVM's P_GFA (Sun 2017), on the ``svm_columns`` only (the
+      physics features and the route: the SVM of the seed paper, not the statistics);
+    * ``member_probabilities`` = (n_members, n) glass probabilities (SVM: Platt-calibrated;
+      the extra-trees forest counts as ``et_members`` members, one per sub-forest);
     * ``predict_proba`` = their mean; uncertainty = their standard deviation.
 
     The last ``n_route_columns`` inputs are the route columns of :func:`route_features`.
     Hyperparameters are flat scalars so they store as JSON (``ModelVersion.hyperparameters``).
+    ``fit(..., keep=mask)``: rows the SVM subsample must contain (``svm_max_rows``).
     """
 
     def __init__(
@@ -233,12 +275,18 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         members: tuple[str, ...] = ENSEMBLE_MEMBERS,
         svm_C: float = 10.0,
         svm_gamma: float | str = "scale",
+        svm_columns: tuple[int, ...] | None = None,
+        svm_max_rows: int | None = 6000,
         calibration_folds: int = 3,
+        et_members: int = 4,
+        et_trees_per_member: int = 15,
+        et_min_samples_leaf: int = 6,
+        et_max_features: float = 0.3,
         rf_n_estimators: int = 60,
         rf_min_samples_leaf: int = 2,
         rf_max_features: float = 0.5,
         rf_max_depth: int | None = 14,
-        gb_max_iter: int = 100,
+        gb_max_iter: int = 150,
         gb_learning_rate: float = 0.1,
         gb_max_leaf_nodes: int = 15,
         gb_min_samples_leaf: int = 20,
@@ -254,7 +302,13 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         self.members = members
         self.svm_C = svm_C
         self.svm_gamma = svm_gamma
+        self.svm_columns = svm_columns
+        self.svm_max_rows = svm_max_rows
         self.calibration_folds = calibration_folds
+        self.et_members = et_members
+        self.et_trees_per_member = et_trees_per_member
+        self.et_min_samples_leaf = et_min_samples_leaf
+        self.et_max_features = et_max_features
         self.rf_n_estimators = rf_n_estimators
         self.rf_min_samples_leaf = rf_min_samples_leaf
         self.rf_max_features = rf_max_features
@@ -272,7 +326,10 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         self.n_route_columns = n_route_columns
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def _svm_cols(self, n_features: int) -> np.ndarray:
+        return np.arange(n_features) if self.svm_columns is None else np.asarray(self.svm_columns, dtype=int)
+
+    def fit(self, X, y, sample_weight=None, keep=None):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=int)
         self.classes_ = np.unique(y)
@@ -281,14 +338,26 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         names = tuple(self.members)
         if "svm" not in names:
             raise ValueError("the ensemble needs the svm member: P_GFA is its decision function")
+        unknown = set(names) - set(KNOWN_MEMBERS)
+        if unknown:
+            raise ValueError(f"unknown ensemble member(s) {sorted(unknown)}; known: {KNOWN_MEMBERS}")
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.scaler_ = StandardScaler().fit(X)
         Xs = self.scaler_.transform(X)
+        self.svm_cols_ = self._svm_cols(X.shape[1])
         self.members_ = {}
         for name in names:
             est = _member_estimator(name, self, X.shape[1])
             with _single_threaded():
-                self.members_[name] = est.fit(Xs, y, sample_weight=sample_weight)
-        self.member_names_ = names
+                if name == "svm":
+                    rows = _svm_subsample(y, self.svm_max_rows, self.random_state, keep)
+                    self.members_[name] = est.fit(Xs[np.ix_(rows, self.svm_cols_)], y[rows],
+                                                  sample_weight=None if sw is None else sw[rows])
+                    self.n_svm_rows_ = int(len(rows))
+                else:
+                    self.members_[name] = est.fit(Xs, y, sample_weight=sw)
+        self.member_names_ = tuple(
+            n for name in names for n in ([f"et{k}" for k in range(self.et_members)] if name == "et" else [name]))
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -298,21 +367,37 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X, *, scaled: bool = False) -> np.ndarray:
         Xs = X if scaled else self.transform_inputs(X)
-        return self.members_["svm"].decision_function(Xs)
+        return self.members_["svm"].decision_function(np.asarray(Xs)[:, self.svm_cols_], scaled=False)
+
+    def _forest_members(self, est, Xs: np.ndarray) -> np.ndarray:
+        """(et_members, n) glass probability of each sub-forest (trees in fitted order)."""
+        k = self.et_trees_per_member
+        trees = est.estimators_
+        out = np.empty((self.et_members, len(Xs)))
+        X32 = np.ascontiguousarray(Xs, dtype=np.float32)  # what sklearn's trees predict on
+        for m in range(self.et_members):
+            acc = np.zeros(len(Xs))
+            for tree in trees[m * k : (m + 1) * k]:
+                acc += tree.predict_proba(X32, check_input=False)[:, 1]
+            out[m] = acc / k
+        return out
 
     def member_probabilities(self, X, *, scaled: bool = False, p_gfa: np.ndarray | None = None) -> np.ndarray:
         """(n_members, n) glass probabilities in ``member_names_`` order."""
         Xs = np.asarray(X, dtype=float) if scaled else self.transform_inputs(X)
-        out = np.empty((len(self.member_names_), len(Xs)))
-        for k, name in enumerate(self.member_names_):
+        rows = []
+        for name in self.members:
             est = self.members_[name]
             if name == "svm":
-                d = est.decision_function(Xs) if p_gfa is None else p_gfa
-                out[k] = est.probability_from_decision(d)
+                d = est.decision_function(Xs[:, self.svm_cols_], scaled=False) if p_gfa is None else p_gfa
+                rows.append(est.probability_from_decision(d)[None, :])
+            elif name == "et":
+                with _single_threaded():
+                    rows.append(self._forest_members(est, Xs))
             else:
                 with _single_threaded():
-                    out[k] = est.predict_proba(Xs)[:, 1]
-        return out
+                    rows.append(est.predict_proba(Xs)[:, 1][None, :])
+        return np.vstack(rows)
 
     def score_arrays(self, X) -> tuple[np.ndarray, np.ndarray]:
         """(P_GFA, member probabilities) from one scaling of ``X``."""
@@ -357,12 +442,12 @@ def normalize_routes(routes, n: int) -> np.ndarray:
 
 
 def route_features(routes, n: int) -> np.ndarray:
-    """``(route_known, route_sputtering, route_casting)`` per row: a linear re-encoding of
-    :func:`encode_routes` (unknown = all zero) in which melt-spinning -> sputtering and
-    melt-spinning -> casting each change one column (monotone constraints apply)."""
+    """``(route_sputtering, route_casting)`` per row: melt-spinning and unknown are the
+    baseline (0, 0); each named alternative changes one column, so the monotone constraints
+    apply (see the module docstring for why an unstated route is not a column of its own)."""
     onehot = encode_routes(normalize_routes(routes, n), n)
     g = {name: onehot[:, j] for j, name in enumerate(MODEL_ROUTE_GROUPS)}
-    return np.column_stack([1.0 - g["unknown"], g["sputtering"], g["casting"]])
+    return np.column_stack([g["sputtering"], g["casting"]])
 
 
 # --------------------------------------------------------------------------- campaign model
@@ -431,20 +516,33 @@ def _full_features(base: np.ndarray, t_liquidus: np.ndarray) -> np.ndarray:
     return out
 
 
+class ModelFormatError(RuntimeError):
+    """A stored model was trained by an older vitrify whose features differ from today's."""
+
+
+#: Bumped when the design matrix changes (features, route encoding): older models cannot score.
+MODEL_FORMAT = 2
+
+
 class GlassFormingModel:
     """Liquidus estimate + features + route encoding + classifier: what a campaign trains, stores and scores with.
 
     ``liquidus``: a fitted :class:`discovery.liquidus.LiquidusRegressor` (default: the
     shipped :func:`discovery.liquidus.default_regressor`). It is pickled with the model, so a
     loaded model version reproduces its predictions even after the shipped liquidus table
-    changes. ``modulus_model``: a fitted :class:`discovery.modulus.ModulusEnsemble` or None
-    (then ``Scores.modulus_gpa`` is NaN); it can also be attached after fitting.
+    changes. ``modulus_model`` (a fitted :class:`discovery.modulus.ModulusEnsemble`) and
+    ``bulk_model`` (a fitted :class:`discovery.bulk.BulkGFAEnsemble`) add their properties to
+    every :class:`Scores` (NaN without them); they can be attached after fitting. ``domain_``
+    (:class:`discovery.domain.TrainingDomain`) keeps what the classifier was trained on, for
+    :meth:`assess_domain`.
     """
 
-    def __init__(self, estimator: BaseEstimator | None = None, *, liquidus=None, modulus_model=None, n_jobs: int = 1):
+    def __init__(self, estimator: BaseEstimator | None = None, *, liquidus=None, modulus_model=None, bulk_model=None,
+                 n_jobs: int = 1):
         self.estimator = estimator if estimator is not None else GFAEnsemble()
         self.liquidus = liquidus
         self.modulus_model = modulus_model
+        self.bulk_model = bulk_model
         self.n_jobs = n_jobs
 
     @property
@@ -452,10 +550,24 @@ class GlassFormingModel:
         return "gfa-svm" if isinstance(self.estimator, GlassFormingClassifier) else "gfa-ensemble"
 
     @property
+    def uses_statistics(self) -> bool:
+        """The single SVM (``gfa-svm``) sees Sun's physics features only; the ensemble adds the
+        Magpie element statistics for its tree members."""
+        return not isinstance(self.estimator, GlassFormingClassifier)
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
+        from discovery.features import FEATURE_NAMES, STAT_FEATURE_NAMES
+
+        stats = tuple(STAT_FEATURE_NAMES) if self.uses_statistics else ()
+        return tuple(FEATURE_NAMES) + stats + ROUTE_FEATURE_NAMES
+
+    def svm_columns(self) -> tuple[int, ...]:
+        """Design-matrix columns of the SVM: the physics features and the route."""
         from discovery.features import FEATURE_NAMES
 
-        return tuple(FEATURE_NAMES) + ROUTE_FEATURE_NAMES
+        n = len(self.feature_names)
+        return tuple(range(len(FEATURE_NAMES))) + tuple(range(n - len(ROUTE_FEATURE_NAMES), n))
 
     def _liquidus(self):
         est = getattr(self, "liquidus_", None) or self.liquidus
@@ -466,16 +578,25 @@ class GlassFormingModel:
         return est
 
     def composition_features(self, matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
-        """(features in FEATURE_NAMES order, base features) -- base shared with the modulus model."""
-        from discovery.features import base_features
+        """(composition columns of the design matrix, base features) -- base shared with the property models."""
+        from discovery.features import base_features, element_statistics
 
         base = base_features(matrix)
         t_liq = self._liquidus().predict(base)
-        return _full_features(base, t_liq), base
+        physics = _full_features(base, t_liq)
+        if not self.uses_statistics:
+            return physics, base
+        return np.hstack([physics, element_statistics(matrix)]), base
 
     def design_matrix(self, matrix: CompositionMatrix, routes) -> np.ndarray:
         features, _ = self.composition_features(matrix)
         return np.hstack([features, route_features(routes, len(matrix))])
+
+    def _new_estimator(self):
+        est = clone(self.estimator)
+        if isinstance(est, GFAEnsemble) and est.svm_columns is None:
+            est.set_params(svm_columns=self.svm_columns())
+        return est
 
     def fit(self, data: LabelledSet) -> "GlassFormingModel":
         from discovery.features import featurizable
@@ -487,21 +608,56 @@ class GlassFormingModel:
         self.n_unfeaturizable_ = int((~usable).sum())
         weights = None if data.weights is None else np.asarray(data.weights)[usable]
         X = self.design_matrix(matrix.take(np.flatnonzero(usable)), np.asarray(data.routes)[usable])
-        self.estimator_ = clone(self.estimator).fit(X, data.labels[usable], sample_weight=weights)
-        self.n_train_ = int(usable.sum())
+        keep = np.asarray(data.sources, dtype=object)[usable] != "literature"
+        self.fit_design(X, data.labels[usable], weights, keep=keep, n_unfeaturizable=self.n_unfeaturizable_)
+        return self.with_domain(matrix.take(np.flatnonzero(usable)))
+
+    def with_domain(self, matrix: CompositionMatrix) -> "GlassFormingModel":
+        """Remember the training compositions (for :meth:`assess_domain`)."""
+        from discovery.domain import TrainingDomain
+
+        self.domain_ = TrainingDomain(matrix)
         return self
 
-    def fit_design(self, X: np.ndarray, y: np.ndarray, sample_weight=None) -> "GlassFormingModel":
-        """Fit on a precomputed :meth:`design_matrix` (cross-validation reuses one featurization)."""
+    def __getstate__(self) -> dict:
+        # the property models are registered as model versions of their own; a stored GFA
+        # model does not carry copies of them (attach them after loading)
+        state = dict(self.__dict__)
+        state["modulus_model"] = None
+        state["bulk_model"] = None
+        return state
+
+    def assess_domain(self, matrix: CompositionMatrix):
+        """:class:`discovery.domain.DomainAssessment` of candidates (None for a model fitted on a bare design matrix)."""
+        domain = getattr(self, "domain_", None)
+        return None if domain is None else domain.assess(matrix)
+
+    def fit_design(self, X: np.ndarray, y: np.ndarray, sample_weight=None, *, keep=None,
+                   n_unfeaturizable: int = 0) -> "GlassFormingModel":
+        """Fit on a precomputed :meth:`design_matrix` (cross-validation reuses one featurization).
+        ``keep``: rows the SVM's subsample must contain (a campaign's own results)."""
         self.liquidus_ = self._liquidus()
-        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=sample_weight)
+        est = self._new_estimator()
+        if isinstance(est, GFAEnsemble):
+            est.fit(X, y, sample_weight=sample_weight, keep=keep)
+        else:
+            est.fit(X, y, sample_weight=sample_weight)
+        self.estimator_ = est
         self.n_train_ = int(len(y))
-        self.n_unfeaturizable_ = 0
+        self.n_unfeaturizable_ = int(n_unfeaturizable)
+        self.format_ = MODEL_FORMAT
         return self
 
     def with_modulus(self, modulus_model) -> "GlassFormingModel":
         self.modulus_model = modulus_model
         return self
+
+    def with_bulk(self, bulk_model) -> "GlassFormingModel":
+        self.bulk_model = bulk_model
+        return self
+
+    def property_models(self) -> list:
+        return [m for m in (getattr(self, "modulus_model", None), getattr(self, "bulk_model", None)) if m is not None]
 
     @property
     def member_names(self) -> tuple[str, ...]:
@@ -528,20 +684,12 @@ class GlassFormingModel:
         features, base = self.composition_features(part)
         X = np.hstack([features, route_features(part_routes, len(part))])
         p_gfa, members = self.score_design(X)
-        modulus = getattr(self, "modulus_model", None)
         props = {}
-        if modulus is not None:
-            from discovery.properties import Prediction
-
-            for target, name in (("E", "youngs_modulus_gpa"), ("G", "shear_modulus_gpa"), ("K", "bulk_modulus_gpa")):
-                if hasattr(modulus, "member_predictions"):
-                    m = modulus.member_predictions(part, target, base=base)
-                    props[name] = Prediction(m.mean(axis=0), m.std(axis=0), m)
-                else:  # a corrected model (discovery.fidelity) gives mean and spread only
-                    props[name] = Prediction(*modulus.predict_target(part, target, base=base))
-            e, e_std = props["youngs_modulus_gpa"].mean, props["youngs_modulus_gpa"].std
-        else:
-            e = e_std = np.full(len(part), np.nan)
+        for model in self.property_models():
+            props.update(model.predict_properties(part, base=base))
+        youngs = props.get("youngs_modulus_gpa")
+        nan = np.full(len(part), np.nan)
+        e, e_std = (youngs.mean, youngs.std) if youngs is not None else (nan, nan.copy())
         return p_gfa, members, e, e_std, props
 
     def score(self, matrix: CompositionMatrix, routes="unknown", *, chunk_size: int = 50_000,
@@ -553,6 +701,9 @@ class GlassFormingModel:
         """
         if not hasattr(self, "estimator_"):
             raise RuntimeError("GlassFormingModel is not fitted: call fit(LabelledSet) first")
+        if getattr(self, "format_", 1) != MODEL_FORMAT:
+            raise ModelFormatError("this GFA model was trained by an older vitrify (other features): "
+                                   "run `vitrify model train` to train a current one")
         n = len(matrix)
         n_jobs = int(n_jobs or getattr(self, "n_jobs", 1) or 1)
         if not (routes is None or isinstance(routes, str)):

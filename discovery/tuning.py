@@ -46,6 +46,11 @@ def _svm_space(trial) -> dict:
             "svm_gamma": trial.suggest_float("svm_gamma", 1e-3, 1.0, log=True)}
 
 
+def _et_space(trial) -> dict:
+    return {"et_min_samples_leaf": trial.suggest_int("et_min_samples_leaf", 1, 8),
+            "et_max_features": trial.suggest_float("et_max_features", 0.1, 0.8)}
+
+
 def _rf_space(trial) -> dict:
     return {"rf_n_estimators": trial.suggest_int("rf_n_estimators", 30, 120, step=10),
             "rf_min_samples_leaf": trial.suggest_int("rf_min_samples_leaf", 1, 10),
@@ -68,8 +73,8 @@ def _mlp_space(trial) -> dict:
 
 
 #: Search space per GFA member: ``trial -> GFAEnsemble parameters``.
-GFA_SEARCH_SPACES: dict[str, Callable[[Any], dict]] = {"svm": _svm_space, "rf": _rf_space, "gb": _gb_space,
-                                                        "mlp": _mlp_space}
+GFA_SEARCH_SPACES: dict[str, Callable[[Any], dict]] = {"svm": _svm_space, "et": _et_space, "rf": _rf_space,
+                                                        "gb": _gb_space, "mlp": _mlp_space}
 
 
 @dataclass
@@ -251,6 +256,7 @@ def train_gfa_model(
     base_params: dict | None = None,
     liquidus=None,
     modulus_model=None,
+    bulk_model=None,
 ) -> TrainedModel:
     """Tune (continuing the stored studies), evaluate under grouped CV, and fit the GFA ensemble.
 
@@ -278,9 +284,11 @@ def train_gfa_model(
     template = GlassFormingModel(GFAEnsemble(random_state=seed), liquidus=liquidus)
     template.liquidus = template._liquidus()
     X = template.design_matrix(clean.matrix(), clean.routes)
+    svm_cols = np.asarray(template.svm_columns())
     y = clean.labels
     groups = clean.systems
     weights = None if clean.weights is None else np.asarray(clean.weights, dtype=float)
+    own = np.asarray(clean.sources, dtype=object) != "literature"  # the SVM subsample keeps a campaign's results
 
     params: dict = {"random_state": seed, **(base_params or {})}
     studies = {}
@@ -291,7 +299,8 @@ def train_gfa_model(
         if member in tune:
             idx = _subsample(len(y), max_tune_rows, seed)
             before = time.perf_counter()
-            study = tune_gfa_member(X[idx], y[idx], groups[idx], member, n_trials=n_trials, timeout_s=timeout_s,
+            Xm = X[np.ix_(idx, svm_cols)] if member == "svm" else X[idx]
+            study = tune_gfa_member(Xm, y[idx], groups[idx], member, n_trials=n_trials, timeout_s=timeout_s,
                                     storage=storage, study_name=name, seed=seed, base_params=params,
                                     sample_weight=None if weights is None else weights[idx])
             studies[member] = study
@@ -311,7 +320,9 @@ def train_gfa_model(
             study_info[member]["best_value"] = float(studies[member].best_value)
     tune_seconds = time.perf_counter() - tune_started
 
-    model = GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus, modulus_model=modulus_model)
+    params["svm_columns"] = tuple(int(c) for c in svm_cols)
+    model = GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus, modulus_model=modulus_model,
+                              bulk_model=bulk_model)
     metrics: dict = {}
     cv_seconds = 0.0
     if compute_metrics and len(set(groups.tolist())) >= 2:
@@ -343,8 +354,8 @@ def train_gfa_model(
             if member in per:
                 metrics[f"grouped_cv_{member}_roc_auc"] = per[member]["roc_auc"]
     before = time.perf_counter()
-    model.fit_design(X, y, weights)
-    model.n_unfeaturizable_ = n_unfeaturizable
+    model.fit_design(X, y, weights, keep=own, n_unfeaturizable=n_unfeaturizable)
+    model.with_domain(clean.matrix())
     fit_seconds = time.perf_counter() - before
     metrics.update({
         "n_train": model.n_train_,
@@ -370,28 +381,35 @@ def _existing_study(name: str, storage: str):
         return None
 
 
-# --------------------------------------------------------------------------- modulus
+# --------------------------------------------------------------------------- property regressors
 
 
-def tune_modulus_member(
-    data,
-    member: str,
-    *,
-    n_trials: int,
-    timeout_s: float | None,
-    storage: str | None,
-    study_name: str,
-    seed: int = 0,
-    target: str = "E",
-    n_splits: int = 5,
-):
-    """Minimize the grouped-CV MAE (GPa) of one modulus member; the study continues if it exists."""
+def property_model_spec(kind: str) -> dict:
+    """How to build, tune and cross-validate a property model of ``kind``."""
+    from discovery import bulk, modulus
+
+    specs = {
+        "modulus-ensemble": {"factory": modulus.ModulusEnsemble, "tune_target": "E",
+                             "cv": lambda data, t, params, folds, seed: modulus.cross_validate_modulus(
+                                 data, t, params=params, n_splits=folds, seed=seed)},
+        "bulk-gfa-ensemble": {"factory": bulk.BulkGFAEnsemble, "tune_target": "dmax_mm",
+                              "cv": lambda data, t, params, folds, seed: bulk.cross_validate_bulk(
+                                  data, t, params=params, n_splits=folds, seed=seed)},
+    }
+    if kind not in specs:
+        raise ValueError(f"unknown property model kind {kind!r}; known: {sorted(specs)}")
+    return specs[kind]
+
+
+def tune_property_member(model, data, member: str, *, n_trials: int, timeout_s: float | None, storage: str | None,
+                         study_name: str, seed: int = 0, target: str, n_splits: int = 5):
+    """Minimize the grouped-CV MAE of one member of a property ensemble; the study continues if it exists."""
     import optuna
 
-    from discovery.modulus import SEARCH_SPACES, grouped_cv_mae
+    from discovery.regressors import SEARCH_SPACES, grouped_cv_mae
 
     if member not in SEARCH_SPACES:
-        raise ValueError(f"unknown modulus member {member!r}; known: {sorted(SEARCH_SPACES)}")
+        raise ValueError(f"unknown regressor member {member!r}; known: {sorted(SEARCH_SPACES)}")
     study = open_study(study_name, storage, direction="minimize", seed=seed)
     space = SEARCH_SPACES[member]
 
@@ -403,43 +421,55 @@ def tune_modulus_member(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        return grouped_cv_mae(data, member, params, target=target, n_splits=n_splits, seed=seed, on_fold=on_fold)
+        return grouped_cv_mae(model, data, member, params, target, n_splits=n_splits, seed=seed, on_fold=on_fold)
 
     if n_trials > 0:
         study.optimize(objective, n_trials=int(n_trials), timeout=timeout_s, gc_after_trial=False)
     return study
 
 
-def train_modulus_model(
+def _parity_points(result, limit: int = 1500, seed: int = 0) -> list[list[float]]:
+    """[measured, predicted] pairs of out-of-fold predictions for a parity plot (subsampled)."""
+    y, pred = result.y, result.prediction
+    idx = np.arange(len(y))
+    if len(idx) > limit:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, size=limit, replace=False))
+    return [[round(float(y[i]), 4), round(float(pred[i]), 4)] for i in idx if np.isfinite(pred[i])]
+
+
+def train_property_model(
     data,
     *,
+    kind: str,
     n_trials: int,
     timeout_s: float | None,
     storage: str | None,
     study_name: str,
     seed: int = 0,
-    tune: Sequence[str] = ("poly", "lasso", "rf", "mlp"),
-    target: str = "E",
+    tune: Sequence[str] | None = None,
     compute_metrics: bool = True,
     cv_folds: int = 5,
+    parity: bool = False,
 ) -> TrainedModel:
-    """Tune (on Young's modulus, continuing stored studies), evaluate and fit the modulus ensemble.
+    """Tune (on the kind's tuning target, continuing stored studies), evaluate and fit a property ensemble.
 
-    ``data``: :class:`discovery.modulus.ModulusData` (read from the shared data at run
-    time). Metrics: grouped-CV MAE / R^2 (GPa) of the rule-of-mixtures baseline, every
-    member and the ensemble, per target (``grouped_cv_<target>_<model>_mae``...).
+    Metrics per target: grouped-CV MAE, RMSE and R^2 of the baseline, every member and the
+    ensemble (``grouped_cv_<target>_<model>_mae`` ...), the number of training rows; with
+    ``parity`` the out-of-fold (measured, predicted) pairs for the report's parity plots.
     """
-    from discovery.modulus import MODULUS_MEMBERS, TARGETS, ModulusEnsemble, cross_validate_modulus
-
+    spec = property_model_spec(kind)
     started = time.perf_counter()
+    template = spec["factory"](random_state=seed)
+    members = template.members if tune is None else tuple(tune)
     params: dict = {}
     studies, study_info = {}, {}
-    for member in MODULUS_MEMBERS:
+    for member in template.members:
         name = f"{study_name}/{member}"
-        if member in tune:
+        if member in members and n_trials > 0:
             before = time.perf_counter()
-            study = tune_modulus_member(data, member, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
-                                        study_name=name, seed=seed, target=target, n_splits=cv_folds)
+            study = tune_property_member(template, data, member, n_trials=n_trials, timeout_s=timeout_s,
+                                         storage=storage, study_name=name, seed=seed, target=spec["tune_target"],
+                                         n_splits=cv_folds)
             study_info[member] = {"study": name, "trials_total": len(study.trials),
                                   "seconds": round(time.perf_counter() - before, 2)}
         elif storage is not None:
@@ -456,17 +486,22 @@ def train_modulus_model(
             study_info[member]["best_value"] = float(study.best_value)
     tune_seconds = time.perf_counter() - started
     metrics: dict = {}
+    parity_points: dict = {}
     if compute_metrics:
-        for t in TARGETS:
-            if np.isfinite(data.targets[t]).sum() < 2 * cv_folds:
+        for t in template.targets:
+            y = data.targets.get(t)
+            if y is None or np.isfinite(y).sum() < max(2 * cv_folds, template.min_rows):
                 continue
-            per = cross_validate_modulus(data, t, params=params, n_splits=cv_folds, seed=seed).metrics()
-            for model_name, m in per.items():
+            result = spec["cv"](data, t, params, cv_folds, seed)
+            for model_name, m in result.metrics().items():
                 key = model_name.replace(" ", "_")
-                metrics[f"grouped_cv_{t}_{key}_mae"] = m["mae"]
-                metrics[f"grouped_cv_{t}_{key}_r2"] = m["r2"]
-            metrics[f"grouped_cv_{t}_ensemble_mean_std"] = per["ensemble"]["mean_std"]
-    model = ModulusEnsemble(params=params, random_state=seed).fit(data)
+                for stat in ("mae", "rmse", "r2"):
+                    metrics[f"grouped_cv_{t}_{key}_{stat}"] = m[stat]
+            metrics[f"grouped_cv_{t}_baseline"] = result.baseline_name
+            metrics[f"grouped_cv_{t}_ensemble_mean_std"] = result.metrics()["ensemble"]["mean_std"]
+            if parity:
+                parity_points[t] = _parity_points(result, seed=seed)
+    model = spec["factory"](params=params, random_state=seed).fit(data)
     metrics.update({
         "n_train": {t: n for t, n in model.n_train_.items()},
         "cv_folds": cv_folds,
@@ -475,4 +510,15 @@ def train_modulus_model(
         "total_seconds": round(time.perf_counter() - started, 2),
         "optuna": study_info,
     })
+    if parity_points:
+        metrics["parity"] = parity_points
     return TrainedModel(model, model.kind, _clean_metrics(model.get_params()), _clean_metrics(metrics), studies)
+
+
+def train_modulus_model(data, *, n_trials: int, timeout_s: float | None, storage: str | None, study_name: str,
+                        seed: int = 0, tune: Sequence[str] | None = None, target: str = "E",
+                        compute_metrics: bool = True, cv_folds: int = 5, parity: bool = False) -> TrainedModel:
+    """:func:`train_property_model` for the modulus ensemble (tuned on Young's modulus)."""
+    return train_property_model(data, kind="modulus-ensemble", n_trials=n_trials, timeout_s=timeout_s, storage=storage,
+                                study_name=study_name, seed=seed, tune=tune, compute_metrics=compute_metrics,
+                                cv_folds=cv_folds, parity=parity)
