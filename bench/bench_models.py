@@ -71,7 +71,7 @@ def liquidus_table(folds: int) -> None:
 
 
 def gfa_table(folds: int) -> None:
-    datasets = public_gfa_datasets(SHARED, ROOT / "vitrify" / "data" / "glass_binary_v2.csv")
+    datasets = public_gfa_datasets(SHARED, ROOT / "discovery" / "data" / "literature" / "sun2017_binary" / "glass_binary_v2.csv")
     print("\n== GFA: ROC-AUC, balanced accuracy, Sun's E (pooled out-of-fold; default ensemble hyperparameters)")
     for name, data in datasets.items():
         routes = {r: int((data.routes == r).sum()) for r in sorted(set(data.routes.tolist()))}

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--modulus", action="store_true", help="also predict Young's modulus (modulus ensemble)")
     args = parser.parse_args()
 
-    data = load_labelled_csv(ROOT / "vitrify" / "data" / "glass_binary_v2.csv")
+    data = load_labelled_csv(ROOT / "discovery" / "data" / "literature" / "sun2017_binary" / "glass_binary_v2.csv")
     t0, c0 = time.perf_counter(), time.process_time()
     model = GlassFormingModel().fit(data)
     fit_wall, fit_cpu = time.perf_counter() - t0, time.process_time() - c0

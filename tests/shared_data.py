@@ -4,8 +4,9 @@ from functools import lru_cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
+LITERATURE = REPO / "discovery" / "data" / "literature"
+LANDOLT = LITERATURE / "landolt_ternary" / "glass_ternary_landolt.csv"
+BINARY = REPO / "discovery" / "data" / "literature" / "sun2017_binary" / "glass_binary_v2.csv"
 # Binary systems with both outcomes, from rare to common glass formers, plus some all-crystalline ones.
 SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr", "Fe-Zr", "Al-La", "Ag-Cu", "Cu-Ni")
 

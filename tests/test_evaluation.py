@@ -20,7 +20,7 @@ from discovery.evaluation import (
     sun_e,
 )
 from discovery.models import GlassFormingClassifier, GlassFormingModel
-from shared_data import BINARY, REPO, SHARED, SYSTEMS, liquidus_model  # noqa: F401
+from shared_data import BINARY, LANDOLT, REPO, SYSTEMS, liquidus_model  # noqa: F401
 
 
 

@@ -1,7 +1,7 @@
 """Tests of discovery.features on real compositions, cross-checked against real matminer.
 
 Compositions: unique formulas of the Landolt-Börnstein ternaries and Sun et al. 2017
-binaries (``/work/shared/data/matminer_glass_ternary_landolt``, ``matminer_glass_binary``),
+binaries shipped in ``discovery/data/literature``,
 sampled with a fixed seed. matminer runs with ``impute_nan=False`` (its default silently
 replaces missing element/pair data with table means) and one process (``n_jobs=1``:
 matminer's multiprocessing can deadlock after scikit-learn has been used).
@@ -34,9 +34,7 @@ from discovery.features import (
     featurize_formulas,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
+LITERATURE = Path(__file__).resolve().parents[1] / "discovery" / "data" / "literature"
 
 N_CROSS = 1000
 MATMINER_R = 8.314  # matminer's gas constant; vitrify uses CODATA 8.314462618
@@ -48,8 +46,8 @@ def _col(name: str) -> int:
 
 
 def _real_formulas() -> list[str]:
-    landolt = pd.read_csv(SHARED / "matminer_glass_ternary_landolt" / "glass_ternary_landolt.csv")
-    binary = pd.read_csv(SHARED / "matminer_glass_binary" / "glass_binary_v2.csv")
+    landolt = pd.read_csv(LITERATURE / "landolt_ternary" / "glass_ternary_landolt.csv")
+    binary = pd.read_csv(LITERATURE / "sun2017_binary" / "glass_binary_v2.csv")
     return sorted(set(landolt["formula"]) | set(binary["formula"]))
 
 

@@ -1,14 +1,10 @@
-"""Tests of discovery.liquidus on the real measured liquidus data in /work/shared/data.
+"""Tests of discovery.liquidus on the real measured liquidus data shipped in the literature table.
 
-Sets: DMREF v5 (``Tl_[K]``), Xiong 2020 ``CTT.csv`` (GPL-3: read here, never shipped) and
-Bajpai's MMG set (loaded only to document why it is excluded).
+Sets: DMREF v5 (``Tl_[K]``), Xiong 2020 ``CTT.csv`` and Bajpai's MMG set (read only to
+document why it is excluded), all in ``discovery/data/literature``.
 """
 
 from __future__ import annotations
-
-import csv
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,57 +13,49 @@ from sklearn.base import clone
 from discovery import liquidus as L
 from discovery.composition import CompositionMatrix
 from discovery.features import BASE_FEATURE_NAMES, FEATURE_NAMES, base_features, featurize
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
-
-
-@pytest.fixture(scope="module")
-def table():
-    return L.load_liquidus_table(SHARED)
+from discovery.literature import load_literature, read_source
 
 
 @pytest.fixture(scope="module")
 def data():
-    return L.load_liquidus_data(SHARED)
+    return L.liquidus_data()
 
 
-def test_loader_cleans_and_deduplicates(table, data):
-    assert table["composition"].is_unique
-    assert table["Tl"].between(L.T_MIN, L.T_MAX).all()
-    # DMREF's La16.15Mg60Ni23.6Si0.25 at 8263 K is a transcription error and is dropped
-    assert table["Tl"].max() < 2000
-    # the same alloy from DMREF and Xiong is one row (Landolt is their common root)
-    assert (table["sources"] == "dmref+xiong").sum() > 400
-    cuzr = table.set_index("composition").loc["Cu50Zr50"]
-    assert 1200 <= cuzr["Tl"] <= 1260 and cuzr["n"] >= 2
+def _tl_by_composition(key: str, **kw) -> dict[str, float]:
+    out: dict[str, list[float]] = {}
+    for r in read_source(key, **kw).records:
+        if r.get("Tl") == r.get("Tl") and r.get("Tl") is not None:
+            out.setdefault(r["composition"], []).append(r["Tl"])
+    return {k: float(np.median(v)) for k, v in out.items()}
+
+
+def test_measured_liquidus_is_cleaned_and_one_per_composition(data):
     matrix, t, systems = data
     assert isinstance(matrix, CompositionMatrix)
     assert len(matrix) == len(t) == len(systems) > 1300
     assert len(set(matrix.canonical_names())) == len(matrix)
+    assert np.all((t >= L.T_MIN) & (t <= L.T_MAX))
+    # DMREF's La16.15Mg60Ni23.6Si0.25 at 8263 K is a transcription error and is dropped
+    assert t.max() < 2000
+    names, values = load_literature().property_table("Tl")
+    cuzr = dict(zip(names, values))["Cu50Zr50"]
+    assert 1200 <= cuzr <= 1260
     assert systems[:5] == matrix.systems()[:5]
 
 
 def test_bajpai_temperatures_do_not_match_their_compositions():
     """Why Bajpai is excluded: same composition, DMREF/Xiong agree, Bajpai is off by ~300 K."""
-    from discovery.composition import parse_composition
-
-    bj = L._rows_bajpai(SHARED)
-    ref = L.load_liquidus_table(SHARED).set_index("composition")["Tl"]
-    canon = [parse_composition(f).canonical for f in bj["formula"]]
-    hit = [c in ref.index for c in canon]
-    diff = np.abs(bj["Tl"].to_numpy()[hit] - ref.loc[[c for c, h in zip(canon, hit) if h]].to_numpy())
+    bj = read_source("bajpai", bajpai_temperatures=True).records
+    ref = {**_tl_by_composition("dmref"), **_tl_by_composition("xiong2020")}
+    diff = np.array([abs(r["Tl"] - ref[r["composition"]]) for r in bj
+                     if r.get("Tl") == r.get("Tl") and r.get("Tl") is not None and r["composition"] in ref])
     assert len(diff) > 2000
     assert np.median(diff) > 200
     assert np.mean(diff < 20) < 0.15
     # while Xiong and DMREF agree for shared alloys
-    xi = L._rows_xiong(SHARED)
-    dm = L.load_liquidus_table(SHARED, ("dmref",)).set_index("composition")["Tl"]
-    xc = [parse_composition(f).canonical for f in xi["formula"]]
-    both = [(t, dm[c]) for c, t in zip(xc, xi["Tl"]) if c in dm.index]
-    d = np.abs(np.subtract(*zip(*both)))
-    assert np.median(d) == 0 and np.mean(d < 20) > 0.95
+    dm, xi = _tl_by_composition("dmref"), _tl_by_composition("xiong2020")
+    d = np.array([abs(xi[c] - dm[c]) for c in xi if c in dm])
+    assert len(d) > 300 and np.median(d) == 0 and np.mean(d < 20) > 0.95
 
 
 def test_grouped_cv_mae_by_chemical_system(data):
@@ -103,12 +91,7 @@ def test_pure_elements_get_their_melting_point():
     assert 1000 < est[2] < 1400
 
 
-def test_shipped_table_is_dmref_only_and_featurize_uses_it():
-    path = resources.files("discovery") / "data" / L.SHIPPED_TABLE
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert {r["sources"] for r in rows} == {"dmref"}  # no GPL (Xiong) data in the repository
-    assert len(rows) > 1000
+def test_featurize_uses_the_default_estimate():
     m = CompositionMatrix.from_formulas(["Cu64Zr36", "Pd40Ni40P20"])
     X = featurize(m)
     t_fic = X[:, FEATURE_NAMES.index("T_fic")]

@@ -17,8 +17,7 @@ from discovery.models import GFAEnsemble, GlassFormingModel
 from discovery.modulus import ModulusEnsemble, load_modulus_data
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-BINARY = REPO / "vitrify" / "data" / "glass_binary_v2.csv"
+BINARY = REPO / "discovery" / "data" / "literature" / "sun2017_binary" / "glass_binary_v2.csv"
 SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr", "Ag-Cu", "Cu-Ni")
 
 
@@ -26,9 +25,9 @@ SYSTEMS = ("Cu-Zr", "Ni-Zr", "Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr
 def trained():
     data = load_labelled_csv(BINARY)
     data = data.subset(np.isin(data.systems, SYSTEMS))
-    mdata = load_modulus_data(SHARED)
+    mdata = load_modulus_data()
     modulus = ModulusEnsemble(targets=("E",), params={"rf_n_estimators": 30}).fit(mdata)
-    model = GlassFormingModel(GFAEnsemble(rf_n_estimators=30, gb_max_iter=40)).fit(data)
+    model = GlassFormingModel(GFAEnsemble(et_trees_per_member=5, gb_max_iter=40)).fit(data)
     model.with_modulus(modulus)
     return data, mdata, model, modulus
 
@@ -76,7 +75,9 @@ def test_saved_model_version_reloads_with_identical_predictions(tmp_path):
         assert json.loads(json.dumps(version.hyperparameters)) == model.get_params()
         loaded = load_model(version)
         mod_loaded = load_model(latest_model_version(session, "modulus-ensemble"))
-    after = loaded.score(matrix, routes, chunk_size=1000)
+    # a stored GFA model carries no copy of the property models (they are versions of their own)
+    assert loaded.modulus_model is None
+    after = loaded.with_modulus(mod_loaded).score(matrix, routes, chunk_size=1000)
     for name in ("p_gfa", "glass_probability", "uncertainty", "modulus_gpa", "modulus_uncertainty_gpa", "members"):
         assert np.array_equal(getattr(before, name), getattr(after, name)), name
     assert np.isfinite(after.modulus_gpa).all()
@@ -131,6 +132,9 @@ def test_predict_command_scores_every_row_and_names_bad_ones(tmp_path, monkeypat
         "Cu60Zr40,laser\n"
         "Cu47Zr47Al6,sputtering\n"
         "Ne50Cu50,\n"
+        "(Cu50Zr50)94Al6,\n"
+        "NaN,\n"
+        "Cu50Zr45Al2,\n"
     )
     out = tmp_path / "out.csv"
     try:
@@ -140,9 +144,17 @@ def test_predict_command_scores_every_row_and_names_bad_ones(tmp_path, monkeypat
         get_engine.cache_clear()
     assert result.exit_code == 1, result.output
     rows = list(csv.DictReader(out.open()))
-    assert [r["formula"] for r in rows] == ["Cu50Zr50", "Cu64Zr36", "Xx50Cu50", "Cu60Zr40", "Cu47Zr47Al6", "Ne50Cu50"]
+    assert [r["formula"] for r in rows] == ["Cu50Zr50", "Cu64Zr36", "Xx50Cu50", "Cu60Zr40", "Cu47Zr47Al6", "Ne50Cu50",
+                                            "(Cu50Zr50)94Al6", "NaN", "Cu50Zr45Al2"]
     assert [r["processing"] for r in rows] == ["melt-spinning", "casting", "melt-spinning", "unknown", "sputtering",
-                                               "casting"]
+                                               "casting", "casting", "casting", "casting"]
+    # the composition actually scored is echoed: the field's nested notation is expanded
+    assert rows[6]["composition"] == "Al6Cu47Zr47" and rows[6]["error"] == ""
+    assert "missing value" in rows[7]["error"] and "sum to 97" in rows[8]["error"]
+    for r in (rows[0], rows[1], rows[4], rows[6]):
+        assert r["glass_former"] in ("yes", "no") and r["models_agree"] in ("yes", "no")
+        assert (r["glass_former"] == "yes") == (float(r["glass_probability"]) >= 0.5)
+        assert r["domain"] in ("inside", "edge", "outside") and r["nearest_measured"]
     good = [rows[i] for i in (0, 1, 4)]
     for r in good:
         assert r["error"] == ""
@@ -151,6 +163,6 @@ def test_predict_command_scores_every_row_and_names_bad_ones(tmp_path, monkeypat
         float(r["p_gfa"])
     assert rows[2]["error"].startswith("row 3, field 'formula'") and "Xx" in rows[2]["error"]
     assert rows[3]["error"].startswith("row 4, field 'processing'") and "laser" in rows[3]["error"]
-    assert rows[5]["error"].startswith("row 6, field 'formula'") and "Ne" in rows[5]["error"]
+    assert rows[5]["error"].startswith("row 6, field 'formula'") and "noble gas" in rows[5]["error"]
     assert all(r["p_gfa"] == "" for r in (rows[2], rows[3], rows[5]))
     assert "row 3, field 'formula'" in result.output or "row 3, field 'formula'" in (result.stderr or "")

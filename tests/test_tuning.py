@@ -9,7 +9,7 @@ import numpy as np
 
 from discovery.evaluation import load_labelled_csv
 from discovery.tuning import open_study, study_name_for, train_gfa_model, tune_gfa_member
-from shared_data import BINARY, REPO, SHARED, SYSTEMS, liquidus_model  # noqa: F401
+from shared_data import BINARY, LANDOLT, REPO, SYSTEMS, liquidus_model  # noqa: F401
 
 
 

@@ -22,10 +22,6 @@ app.add_typer(campaign_app, name="campaign")
 console = Console()
 err = Console(stderr=True)
 
-SUN_2017_CITATION = (
-    "Y. T. Sun, H. Y. Bai, M. Z. Li, W. H. Wang, J. Phys. Chem. Lett. 8 (2017) 3434-3439, "
-    "doi:10.1021/acs.jpclett.7b01046 (matminer glass_binary_v2)"
-)
 # Held out of training by the default campaign: real binary systems with both outcomes,
 # from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
 DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
@@ -41,13 +37,15 @@ def _engine():
 
 
 def _ensure_shipped_data(engine) -> None:
-    from db.ingest import import_labelled_csv
+    """Seed the database with the shipped literature table (once per table version)."""
+    from db.literature import seed_literature
     from db.session import session_scope
 
     with session_scope(engine) as session:
-        report = import_labelled_csv(session, SHIPPED_BINARY_DATA, name="Sun 2017 binary (v2)", citation=SUN_2017_CITATION)
-    if not report.already_imported:
-        console.print(f"imported {report.rows} literature outcomes from {SHIPPED_BINARY_DATA.name}")
+        report = seed_literature(session)
+    if not report.already_seeded:
+        console.print(f"seeded the database with the shipped literature: {report.outcomes} outcomes, "
+                      f"{report.measurements} measurements ({report.compositions_created} new compositions)")
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,18 +22,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-model_app = typer.Typer(help="GFA and modulus models: train (Optuna, grouped CV), report, maps.", no_args_is_help=True)
-# piped output (logs, CI) gets 140 columns instead of rich's 80, so metric tables stay readable
-console = Console() if sys.stdout.isatty() else Console(width=140)
-err = Console(stderr=True)
+model_app = typer.Typer(help="GFA, modulus and bulk-GFA models: train (Optuna, grouped CV), report, maps.",
+                        no_args_is_help=True)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 GFA_KIND = "gfa-ensemble"
 MODULUS_KIND = "modulus-ensemble"
+BULK_KIND = "bulk-gfa-ensemble"
 GFA_KINDS = ("gfa-ensemble", "gfa-svm")
+#: Every measured quantity a property model learns from (db Measurement.quantity).
+PROPERTY_QUANTITIES = ("youngs_modulus", "shear_modulus", "bulk_modulus", "Dmax", "Rc", "Tg", "Tx", "Tl")
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
 
 
@@ -40,12 +44,6 @@ def _engine():
     from vitrify.cli import _engine as engine
 
     return engine()
-
-
-def _shared_data_default() -> Path:
-    from discovery.evaluation import shared_data_dir
-
-    return shared_data_dir()
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -62,29 +60,37 @@ def _fmt(value, digits: int = 3) -> str:
     return "-" if not np.isfinite(v) else f"{v:.{digits}f}"
 
 
-def _latest(session, kinds: tuple[str, ...]):
+def _latest(session, kinds: tuple[str, ...], *, with_report: bool = False):
     from sqlalchemy import select
 
     from db.models import ModelVersion
 
-    query = select(ModelVersion).where(ModelVersion.kind.in_(kinds)).order_by(ModelVersion.id.desc()).limit(1)
-    return session.exec(query).scalars().first()
+    query = select(ModelVersion).where(ModelVersion.kind.in_(kinds)).order_by(ModelVersion.id.desc())
+    if not with_report:
+        return session.exec(query.limit(1)).scalars().first()
+    for version in session.exec(query.limit(50)).scalars():
+        if "report" in (version.metrics or {}):
+            return version
+    return None
 
 
-def load_current_models(session) -> tuple[object | None, object | None, dict]:
-    """(GFA model, modulus model, {kind: version id}) -- the latest registered versions."""
+def load_current_models(session) -> tuple[object | None, dict]:
+    """The latest registered GFA model with the latest property models attached, and
+    ``{kind: version id}`` of what was loaded."""
     from db.registry import load_model
 
+    ids: dict[str, int] = {}
     gfa_version = _latest(session, GFA_KINDS)
-    mod_version = _latest(session, (MODULUS_KIND,))
-    gfa = load_model(gfa_version) if gfa_version is not None else None
-    mod = load_model(mod_version) if mod_version is not None else None
-    ids = {}
-    if gfa_version is not None:
-        ids[gfa_version.kind] = gfa_version.id
-    if mod_version is not None:
-        ids[MODULUS_KIND] = mod_version.id
-    return gfa, mod, ids
+    if gfa_version is None:
+        return None, ids
+    gfa = load_model(gfa_version)
+    ids[gfa_version.kind] = gfa_version.id
+    for kind, attach in ((MODULUS_KIND, gfa.with_modulus), (BULK_KIND, gfa.with_bulk)):
+        version = _latest(session, (kind,))
+        attach(load_model(version) if version is not None else None)
+        if version is not None:
+            ids[kind] = version.id
+    return gfa, ids
 
 
 # --------------------------------------------------------------------------- train
@@ -94,20 +100,28 @@ def load_current_models(session) -> tuple[object | None, object | None, dict]:
 def train(
     trials: Optional[int] = typer.Option(None, "--trials", help="Optuna trials per tuned member (default VITRIFY_OPTUNA_TRIALS)"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Wall-time budget (s) per study run (default VITRIFY_OPTUNA_TIMEOUT_S)"),
-    tune: list[str] = typer.Option(["svm"], "--tune", help="GFA members to tune: svm, rf, gb, mlp, or all"),
-    modulus: bool = typer.Option(True, "--modulus/--no-modulus", help="Also train the modulus ensemble (needs the shared data)"),
-    shared_data: Path = typer.Option(None, "--shared-data", help="Public data folder (default <repo>/../shared/data)"),
+    tune: list[str] = typer.Option(["svm"], "--tune", help="GFA members to tune: svm, et, gb, or all"),
+    report: bool = typer.Option(True, "--report/--no-report",
+                                help="Cross-validate on the shipped literature for `vitrify model report` (about a minute)"),
     seed: Optional[int] = typer.Option(None, help="Random seed (default VITRIFY_SEED)"),
 ) -> None:
-    """Train the default models on the shipped data plus the database's outcomes, and register them."""
+    """Train every model on the database (seeded with the shipped literature) and register them.
+
+    Fits the modulus ensemble (E, G, K), the bulk-GFA ensemble (Dmax, Rc, Tg, Tx, Tl) and the
+    GFA ensemble (P_GFA and P(glass)), each tuned with Optuna under system-grouped CV.
+
+    Example: vitrify model train
+    """
     from vitrify.cli import _ensure_shipped_data
     from vitrify.settings import get_settings
 
     from db.registry import save_model_version
     from db.session import session_scope
-    from db.training import labelled_set
-    from discovery.models import ENSEMBLE_MEMBERS
-    from discovery.tuning import study_name_for, train_gfa_model, train_modulus_model
+    from db.training import labelled_set, measured_values
+    from discovery.bulk import bulk_data
+    from discovery.models import ENSEMBLE_MEMBERS, GFAEnsemble, GlassFormingModel
+    from discovery.modulus import modulus_data_from_values
+    from discovery.tuning import study_name_for, train_gfa_model, train_property_model
 
     settings = get_settings()
     n_trials = settings.optuna_trials if trials is None else trials
@@ -122,63 +136,116 @@ def train(
     storage = settings.sqlalchemy_url
     with session_scope(engine) as session:
         data = labelled_set(session)
-    console.print(f"training data: {len(data)} labelled outcomes ({int(data.labels.sum())} glass) from the database")
-
-    modulus_model = None
-    if modulus:
-        from discovery.modulus import load_modulus_data
-
-        root = shared_data or _shared_data_default()
-        try:
-            mdata = load_modulus_data(root)
-        except FileNotFoundError as exc:
-            err.print(f"[yellow]modulus model skipped:[/] {exc} (pass --shared-data or --no-modulus)")
-        else:
-            started = time.perf_counter()
-            trained = train_modulus_model(mdata, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
-                                          study_name=study_name_for(MODULUS_KIND), seed=seed)
-            with session_scope(engine) as session:
-                version = save_model_version(session, trained.model, kind=trained.kind, data=mdata,
-                                             hyperparameters=trained.hyperparameters, metrics=trained.metrics)
-                vid = version.id
-            modulus_model = trained.model
-            console.print(f"registered {trained.kind} v{vid} ({len(mdata)} compositions, {time.perf_counter() - started:.0f} s)")
-            _print_modulus_metrics(trained.metrics, f"{MODULUS_KIND} v{vid}: grouped-CV (GPa)")
+        values, sources = measured_values(session, PROPERTY_QUANTITIES)
+    console.print(f"training data: {len(data)} labelled outcomes ({int(data.labels.sum())} glass), "
+                  f"{sum(len(v) for v in values.values())} measured properties")
+    trained_props = {}
+    for kind, prop_data in ((MODULUS_KIND, modulus_data_from_values(values, sources)),
+                            (BULK_KIND, bulk_data(values, sources))):
+        counts = ", ".join(f"{t} {n}" for t, n in prop_data.counts().items())
+        if len(prop_data) < 10:
+            err.print(f"{kind}: too few measurements to train ({counts}); skipped", markup=False)
+            continue
+        started = time.perf_counter()
+        console.print(f"{kind}: tuning and grouped CV on {len(prop_data)} compositions ({counts}) ...")
+        trained = train_property_model(prop_data, kind=kind, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
+                                       study_name=study_name_for(kind), seed=seed, parity=report)
+        with session_scope(engine) as session:
+            vid = save_model_version(session, trained.model, kind=kind, data=prop_data,
+                                     hyperparameters=trained.hyperparameters, metrics=trained.metrics).id
+        trained_props[kind] = trained.model
+        console.print(f"registered {kind} v{vid} ({time.perf_counter() - started:.0f} s)")
+        print_property_metrics(kind, trained.metrics, f"{kind} v{vid}")
 
     started = time.perf_counter()
+    console.print(f"{GFA_KIND}: tuning {', '.join(members)} and fitting on {len(data)} outcomes ...")
     trained = train_gfa_model(data, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
-                              study_name=study_name_for(GFA_KIND), seed=seed, tune=members, modulus_model=modulus_model)
+                              study_name=study_name_for(GFA_KIND), seed=seed, tune=members,
+                              modulus_model=trained_props.get(MODULUS_KIND), bulk_model=trained_props.get(BULK_KIND))
+    metrics = dict(trained.metrics)
+    if report:
+        from discovery.evaluation import literature_gfa_benchmark
+
+        console.print("cross-validating on the shipped literature, grouped by chemical system ...")
+        hyper = {k: (tuple(v) if isinstance(v, list) else v) for k, v in trained.hyperparameters.items()}
+        metrics["report"] = _json_safe(literature_gfa_benchmark(
+            model_factory=lambda: GlassFormingModel(GFAEnsemble(**hyper), liquidus=trained.model.liquidus_),
+            seed=seed))
     with session_scope(engine) as session:
-        version = save_model_version(session, trained.model, kind=trained.kind, data=data,
-                                     hyperparameters=trained.hyperparameters, metrics=trained.metrics)
-        vid = version.id
-    console.print(f"registered {trained.kind} v{vid} ({trained.metrics.get('n_train')} rows, {time.perf_counter() - started:.0f} s)")
-    _print_gfa_metrics({f"{trained.kind} v{vid}": trained.metrics})
+        vid = save_model_version(session, trained.model, kind=trained.kind, data=data,
+                                 hyperparameters=trained.hyperparameters, metrics=metrics).id
+    console.print(f"registered {trained.kind} v{vid} ({metrics.get('n_train')} rows, "
+                  f"{time.perf_counter() - started:.0f} s)")
+    _print_gfa_metrics({f"v{vid}": metrics})
+    if report:
+        print_benchmark_table(metrics["report"]["rows"], console)
+
+
+def _json_safe(value):
+    from discovery.tuning import _clean_metrics
+
+    return _clean_metrics({"v": value})["v"]
 
 
 def _print_gfa_metrics(rows: dict[str, dict]) -> None:
-    t = Table(title="GFA, grouped CV by chemical system (no system in two folds); "
-                    "Sun E = P_target^2/P_whole, admissible if P_target > 0.3")
-    for col in ("model", "n", "AUC", "bal.acc", "E", "P_tgt", "P_whl", "adm.", "ECE", "SVM AUC"):
+    t = Table(title="GFA, grouped CV (by system) at training; Sun E = P_target^2/P_whole")
+    for col in ("version", "n", "AUC", "bal.acc", "E", "P_tgt", "adm.", "ECE", "SVM AUC"):
         t.add_column(col, justify="right")
     for name, m in rows.items():
-        t.add_row(name, _fmt(m.get("n_train")), _fmt(m.get("grouped_cv_roc_auc")), _fmt(m.get("grouped_cv_balanced_accuracy")),
-                  _fmt(m.get("grouped_cv_sun_e"), 2), _fmt(m.get("grouped_cv_p_target"), 2), _fmt(m.get("grouped_cv_p_whole"), 2),
-                  _fmt(m.get("grouped_cv_sun_e_valid")), _fmt(m.get("grouped_cv_ece")), _fmt(m.get("grouped_cv_svm_roc_auc")))
+        t.add_row(name, _fmt(m.get("n_train")), _fmt(m.get("grouped_cv_roc_auc")),
+                  _fmt(m.get("grouped_cv_balanced_accuracy")), _fmt(m.get("grouped_cv_sun_e"), 2),
+                  _fmt(m.get("grouped_cv_p_target"), 2), _fmt(m.get("grouped_cv_sun_e_valid")),
+                  _fmt(m.get("grouped_cv_ece")), _fmt(m.get("grouped_cv_svm_roc_auc")))
     console.print(t)
 
 
-def _print_modulus_metrics(metrics: dict, title: str) -> None:
-    t = Table(title=title)
-    for col in ("target", "model", "MAE", "R^2"):
+_PROPERTY_LABELS = {"E": "E (GPa)", "G": "G (GPa)", "K": "K (GPa)", "dmax_mm": "Dmax (mm)",
+                    "log10_rc": "log10 Rc", "tg_k": "Tg (K)", "tx_k": "Tx (K)", "tl_k": "Tl (K)"}
+
+
+def print_property_metrics(kind: str, metrics: dict, title: str) -> None:
+    """Baseline vs ensemble per target, grouped CV by chemical system."""
+    from discovery.bulk import PUBLISHED
+    from discovery.modulus import TARGETS as MODULUS_TARGETS
+
+    targets = MODULUS_TARGETS if kind == MODULUS_KIND else ("dmax_mm", "log10_rc", "tg_k", "tx_k", "tl_k")
+    short = {"rule of mixtures": "rule of mix.", "training mean": "mean", "training geometric mean": "geo. mean",
+             "linear in T_fic": "linear T_fic"}
+    t = Table(title=f"{title}: grouped CV by chemical system")
+    for col in ("target", "n", "baseline", "MAE", "RMSE", "model MAE", "RMSE ", "R^2"):
         t.add_column(col, justify="right")
-    for target in ("E", "G", "K"):
-        for model in ("rule_of_mixtures", "poly", "lasso", "rf", "mlp", "ensemble"):
-            mae = metrics.get(f"grouped_cv_{target}_{model}_mae")
-            if mae is None:
-                continue
-            t.add_row(target, model.replace("_", " "), _fmt(mae, 2), _fmt(metrics.get(f"grouped_cv_{target}_{model}_r2")))
+    n_train = metrics.get("n_train", {})
+    for target in targets:
+        base = metrics.get(f"grouped_cv_{target}_baseline")
+        if base is None:
+            continue
+        key = base.replace(" ", "_")
+        t.add_row(_PROPERTY_LABELS.get(target, target), _fmt(n_train.get(target)), short.get(base, base),
+                  _fmt(metrics.get(f"grouped_cv_{target}_{key}_mae"), 2),
+                  _fmt(metrics.get(f"grouped_cv_{target}_{key}_rmse"), 2),
+                  _fmt(metrics.get(f"grouped_cv_{target}_ensemble_mae"), 2),
+                  _fmt(metrics.get(f"grouped_cv_{target}_ensemble_rmse"), 2),
+                  _fmt(metrics.get(f"grouped_cv_{target}_ensemble_r2"), 2))
     console.print(t)
+    if kind == BULK_KIND:
+        for target, text in PUBLISHED.items():
+            console.print(f"  published {_PROPERTY_LABELS[target]}: {text}", markup=False)
+
+
+def print_benchmark_table(rows: list[dict], out: Console) -> None:
+    from discovery.evaluation import MATBENCH_GLASS_LEADERBOARD
+
+    t = Table(title="GFA on the shipped literature (out-of-fold ROC-AUC)")
+    for col in ("data set", "folds", "model", "n", "AUC", "bal.acc", "ECE"):
+        t.add_column(col, justify="right" if col not in ("data set", "folds", "model") else "left")
+    for r in rows:
+        t.add_row(r["dataset"], r["protocol"], r["model"], _fmt(r.get("n")), _fmt(r.get("roc_auc")),
+                  _fmt(r.get("balanced_accuracy")), _fmt(r.get("ece")))
+    for name, auc in MATBENCH_GLASS_LEADERBOARD.items():
+        t.add_row("matbench_glass", "random 5-fold", f"{name} (board)", "5680", _fmt(auc), "-", "-")
+    out.print(t)
+    out.print("system folds hold every chemical system out of training at once (all sets together); "
+              "random folds are matbench's own, optimistic", markup=False)
 
 
 # --------------------------------------------------------------------------- report
@@ -186,178 +253,83 @@ def _print_modulus_metrics(metrics: dict, title: str) -> None:
 
 @model_app.command("report")
 def report(
-    system: str = typer.Option("Cu-Zr-Al", "--system", help="Ternary system of the P_GFA map (corners left-right-top)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="PNG path (default <data dir>/plots/pgfa-<system>.png)"),
-    processing: str = typer.Option("unknown", "--processing", help="Route the map is drawn for"),
-    step: float = typer.Option(1.0, "--step", help="Grid step of the map (at.%)"),
-    benchmark: bool = typer.Option(False, "--benchmark", help="Also recompute the public-data CV tables (binary, Landolt, matbench; minutes)"),
-    shared_data: Path = typer.Option(None, "--shared-data", help="Public data folder (default <repo>/../shared/data)"),
+    system: list[str] = typer.Option(["Al-Cu-Zr"], "--system",
+                                     help="Ternary system(s) to map, corners left-right-top (repeat the option)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the PNGs (default <data dir>/plots)"),
+    processing: str = typer.Option("melt-spinning", "--processing", help="Route the maps are drawn for"),
+    step: float = typer.Option(1.0, "--step", help="Grid step of the maps (at.%)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of tables"),
 ) -> None:
-    """Print the registered models' grouped-CV metrics and draw a ternary P_GFA map."""
+    """Print the registered models' grouped-CV metrics and draw calibration, parity and ternary maps.
+
+    Example: vitrify model report --system Al-Cu-Zr --system B-Fe-Si
+    """
     from vitrify.settings import get_settings
 
+    from db.registry import load_model
     from db.session import session_scope
     from db.training import labelled_set
     from discovery.maps import parse_system, plot_pgfa_map
+    from discovery.plots import plot_parity, plot_reliability
     from discovery.vocabulary import ProcessingRoute, VocabularyError
 
     try:
-        els = parse_system(system)
-        route = ProcessingRoute.parse(processing).model_group
+        systems = [parse_system(s) for s in system]
+        route = ProcessingRoute.parse(processing, field="--processing").model_group
     except (ValueError, VocabularyError) as exc:
         _fail(str(exc))
     engine = _engine()
     with session_scope(engine) as session:
-        from db.models import ModelVersion
-
-        gfa_version = _latest(session, GFA_KINDS)
-        mod_version = _latest(session, (MODULUS_KIND,))
+        gfa_version = _latest(session, GFA_KINDS, with_report=True) or _latest(session, GFA_KINDS)
         if gfa_version is None:
             _fail("no GFA model is registered yet: run `vitrify model train` first")
-        from db.registry import load_model
-
         gfa = load_model(gfa_version)
-        gfa_metrics = dict(gfa_version.metrics)
         gfa_label = f"{gfa_version.kind} v{gfa_version.id}"
-        mod_metrics = dict(mod_version.metrics) if mod_version is not None else None
-        mod_label = f"{MODULUS_KIND} v{mod_version.id}" if mod_version is not None else None
+        gfa_metrics = dict(gfa_version.metrics)
+        props = {}
+        for kind, attach in ((MODULUS_KIND, gfa.with_modulus), (BULK_KIND, gfa.with_bulk)):
+            version = _latest(session, (kind,))
+            if version is not None:
+                props[kind] = (f"{kind} v{version.id}", dict(version.metrics))
+                attach(load_model(version))
         known = labelled_set(session)
-        del ModelVersion
-    _print_gfa_metrics({gfa_label: gfa_metrics})
-    if mod_metrics is not None:
-        _print_modulus_metrics(mod_metrics, f"{mod_label}: grouped-CV (GPa)")
+    if as_json:
+        print(json.dumps({"gfa": {"version": gfa_label, "metrics": gfa_metrics},
+                          **{k: {"version": v[0], "metrics": v[1]} for k, v in props.items()}}, indent=1))
+        return
+    _print_gfa_metrics({f"v{gfa_version.id}": gfa_metrics})
+    bench = gfa_metrics.get("report")
+    if bench:
+        print_benchmark_table(bench["rows"], console)
     else:
-        console.print("no modulus model registered (Young's modulus predictions are NaN)")
-    if benchmark:
-        from vitrify.settings import SHIPPED_BINARY_DATA
-
-        from discovery.evaluation import gfa_benchmark, public_gfa_datasets
-
-        root = shared_data or _shared_data_default()
-        console.print("cross-validating on public data (a few minutes)...")
-        rows = gfa_benchmark(public_gfa_datasets(root, SHIPPED_BINARY_DATA))
-        print_benchmark_table(rows, console)
-    settings = get_settings()
-    path = out or settings.plots_dir / f"pgfa-{'-'.join(els)}.png"
-    keep = np.array([set(c.elements) <= set(els) for c in known.compositions], dtype=bool)
-    try:
-        png = plot_pgfa_map(gfa, els, path, route=route, step=step, known=known.subset(keep))
-    except Exception as exc:  # e.g. an element pair without mixing-enthalpy data
-        _fail(f"cannot draw the {'-'.join(els)} map: {exc}")
-    console.print(f"P_GFA map of {'-'.join(els)} ({route}): {png}")
-
-
-def print_benchmark_table(rows: list[dict], out: Console) -> None:
-    from discovery.evaluation import MATBENCH_GLASS_LEADERBOARD
-
-    t = Table(title="GFA cross-validation on public data (pooled out-of-fold)")
-    for col in ("data set", "protocol", "model", "n", "ROC-AUC", "bal. acc.", "Sun E", "P_target", "ECE"):
-        t.add_column(col, justify="right")
-    for r in rows:
-        t.add_row(r["dataset"], r["protocol"], r["model"], _fmt(r["n"]), _fmt(r["roc_auc"]), _fmt(r["balanced_accuracy"]),
-                  _fmt(r["sun_e"], 2), _fmt(r["p_target"], 2), _fmt(r.get("ece")))
-    for name, auc in MATBENCH_GLASS_LEADERBOARD.items():
-        t.add_row("matbench_glass", "random 5-fold (matbench)", f"{name} (leaderboard)", "5680", _fmt(auc), "-", "-", "-", "-")
-    out.print(t)
+        console.print("this GFA version has no literature benchmark: `vitrify model train` (with --report) adds one")
+    for kind, (label, metrics) in props.items():
+        print_property_metrics(kind, metrics, label)
+    plots = out or get_settings().plots_dir
+    written = []
+    if bench and bench.get("reliability"):
+        written.append(plot_reliability(bench["reliability"], plots / "gfa-calibration.png"))
+    parity, labels = {}, {}
+    for kind, (_, metrics) in props.items():
+        for target, pts in (metrics.get("parity") or {}).items():
+            parity[target] = pts
+            labels[target] = _PROPERTY_LABELS.get(target, target)
+    if parity:
+        written.append(plot_parity(parity, plots / "regressors-parity.png", labels=labels, log_targets=("dmax_mm",)))
+    for els in systems:
+        keep = np.array([set(c.elements) <= set(els) for c in known.compositions], dtype=bool)
+        name = "-".join(els)
+        try:
+            for quantity, stem in (("glass", "pglass"), ("p_gfa", "pgfa")):
+                written.append(plot_pgfa_map(gfa, els, plots / f"{stem}-{name}-{route}.png", route=route, step=step,
+                                             known=known.subset(keep), quantity=quantity))
+        except Exception as exc:  # an element pair without mixing-enthalpy data cannot be mapped
+            err.print(f"cannot draw the {name} map: {exc}", markup=False)
+    for path in written:
+        console.print(f"wrote {path}", markup=False)
 
 
 # --------------------------------------------------------------------------- predict
-
-
-PREDICT_COLUMNS = ("row", "formula", "processing", "p_gfa", "glass_probability", "glass_probability_uncertainty",
-                   "youngs_modulus_gpa", "youngs_modulus_uncertainty_gpa", "error")
-
-
-def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, modulus_model=None, *,
-                 default_route: str | None = None, n_jobs: int = 1) -> tuple[dict[str, np.ndarray], list]:
-    """Validate and score rows; returns (column arrays, [RowError]). Bad rows get NaN scores and an error."""
-    from db.ingest import RowError
-    from discovery.composition import CompositionError, CompositionMatrix, parse_composition
-    from discovery.features import featurizable
-    from discovery.vocabulary import ProcessingRoute, VocabularyError
-
-    n = len(formulas)
-    errors: list = []
-    error_text = np.full(n, "", dtype=object)
-    comps: list = [None] * n
-    groups = np.full(n, "unknown", dtype=object)
-    cache: dict[str, object] = {}
-    route_cache: dict[str | None, str] = {}
-    for i in range(n):
-        text = formulas[i]
-        raw_route = routes[i] if routes[i] not in (None, "") else default_route
-        try:
-            group = route_cache.get(raw_route)
-            if group is None:
-                group = route_cache[raw_route] = ProcessingRoute.parse(raw_route).model_group
-            groups[i] = group
-        except VocabularyError as exc:
-            e = RowError(i + 1, "processing", exc.reason)
-            errors.append(e)
-            error_text[i] = str(e)
-            continue
-        comp = cache.get(text)
-        if comp is None:
-            try:
-                comp = cache[text] = parse_composition(text, field="formula")
-            except CompositionError as exc:
-                e = RowError(i + 1, "formula", exc.reason + (f" (got {text!r})" if text else ""))
-                errors.append(e)
-                error_text[i] = str(e)
-                cache[text] = exc
-                continue
-        elif isinstance(comp, CompositionError):
-            e = RowError(i + 1, "formula", comp.reason + (f" (got {text!r})" if text else ""))
-            errors.append(e)
-            error_text[i] = str(e)
-            continue
-        comps[i] = comp
-    good = np.array([c is not None for c in comps], dtype=bool)
-    idx = np.flatnonzero(good)
-    p_gfa = np.full(n, np.nan)
-    prob = np.full(n, np.nan)
-    unc = np.full(n, np.nan)
-    e_mod = np.full(n, np.nan)
-    e_unc = np.full(n, np.nan)
-    if len(idx):
-        matrix = CompositionMatrix.from_compositions([comps[i] for i in idx])
-        ok = featurizable(matrix)
-        for j in np.flatnonzero(~ok):
-            i = idx[j]
-            e = RowError(int(i) + 1, "formula", _missing_data_reason(matrix.take([j])) + f" (got {formulas[i]!r})")
-            errors.append(e)
-            error_text[i] = str(e)
-        scored = idx[ok]
-        if len(scored):
-            sub = matrix.take(np.flatnonzero(ok))
-            if modulus_model is not None:
-                gfa_model.modulus_model = modulus_model
-            s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs)
-            p_gfa[scored], prob[scored], unc[scored] = s.p_gfa, s.glass_probability, s.uncertainty
-            e_mod[scored], e_unc[scored] = s.modulus_gpa, s.modulus_uncertainty_gpa
-    errors.sort(key=lambda e: e.row)
-    columns = {
-        "row": np.arange(1, n + 1),
-        "formula": np.asarray(formulas, dtype=object),
-        "processing": groups,
-        "p_gfa": p_gfa,
-        "glass_probability": prob,
-        "glass_probability_uncertainty": unc,
-        "youngs_modulus_gpa": e_mod,
-        "youngs_modulus_uncertainty_gpa": e_unc,
-        "error": error_text,
-    }
-    return columns, errors
-
-
-def _missing_data_reason(one_row) -> str:
-    from discovery.features import base_features
-
-    try:
-        base_features(one_row)
-    except Exception as exc:  # MissingElementData names the element(s) or pair(s)
-        return f"cannot be featurized: {exc}"
-    return "cannot be featurized"
 
 
 def _read_predict_csv(path: Path) -> tuple[list[str], list[str | None]]:
@@ -381,36 +353,68 @@ def _read_predict_csv(path: Path) -> tuple[list[str], list[str | None]]:
 
 
 def _write_predictions(path: Path, columns: dict[str, np.ndarray]) -> None:
+    from discovery.predict import COLUMNS, FLOAT_COLUMNS
+
     n = len(columns["row"])
-    floats = ("p_gfa", "glass_probability", "glass_probability_uncertainty", "youngs_modulus_gpa",
-              "youngs_modulus_uncertainty_gpa")
     formatted = {}
-    for name in floats:
+    for name in COLUMNS:
         v = columns[name]
-        text = np.char.mod("%.6g", np.where(np.isfinite(v), v, 0.0)).astype(object)
-        text[~np.isfinite(v)] = ""
-        formatted[name] = text
+        if name in FLOAT_COLUMNS:
+            text = np.char.mod("%.6g", np.where(np.isfinite(v), v, 0.0)).astype(object)
+            text[~np.isfinite(v)] = ""
+            formatted[name] = text
+        else:
+            formatted[name] = v
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(PREDICT_COLUMNS)
-        cols = [columns["row"], columns["formula"], columns["processing"], *(formatted[f] for f in floats), columns["error"]]
-        writer.writerows(zip(*cols)) if n else None
+        writer.writerow(COLUMNS)
+        if n:
+            writer.writerows(zip(*(formatted[c] for c in COLUMNS)))
+
+
+def _print_predictions(columns: dict[str, np.ndarray], limit: int) -> None:
+    t = Table(title="predictions (verdict: P(glass) >= 0.5)")
+    for col, justify in (("row", "right"), ("composition", "left"), ("route", "left"), ("glass?", "left"),
+                         ("P(glass)", "right"), ("P_GFA", "right"), ("domain", "left")):
+        t.add_column(col, justify=justify, no_wrap=col == "composition")
+    n = len(columns["row"])
+    for i in range(min(n, limit)):
+        if columns["error"][i]:
+            t.add_row(str(columns["row"][i]), str(columns["formula"][i]), "", "error", "", "", "")
+            continue
+        prob = f"{columns['glass_probability'][i]:.2f}±{columns['glass_probability_uncertainty'][i]:.2f}"
+        verdict = columns["glass_former"][i] + ("" if columns["models_agree"][i] == "yes" else "*")
+        t.add_row(str(columns["row"][i]), columns["composition"][i], columns["processing"][i], verdict, prob,
+                  f"{columns['p_gfa'][i]:+.2f}", columns["domain"][i])
+    console.print(t)
+    if n > limit:
+        console.print(f"... {n - limit} more rows in the output file")
 
 
 def predict(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a 'formula' column (optional 'processing')"),
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per input row"),
-    processing: Optional[str] = typer.Option(None, "--processing", help="Route for rows without one: melt-spinning | sputtering | casting | unknown"),
-    jobs: int = typer.Option(2, "--jobs", help="Threads for scoring"),
+    processing: Optional[str] = typer.Option(None, "--processing",
+                                             help="Route for rows without one: melt-spinning | sputtering | casting | unknown"),
+    normalize: bool = typer.Option(False, "--normalize", help="Rescale amounts that do not sum to 100 at.% (or 1)"),
+    wt_percent: bool = typer.Option(False, "--wt-percent", help="The amounts are wt.% (converted to at.%)"),
+    jobs: int = typer.Option(2, "--jobs", min=1, help="Threads for scoring"),
+    show: int = typer.Option(20, "--show", min=0, help="Rows to print (all are written to --out)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines instead of a table"),
 ) -> None:
-    """Score formulas with the current models: P_GFA, glass probability +/- spread, Young's modulus +/- spread.
+    """Score formulas with the current models: verdict, P(glass) +/- spread, P_GFA, domain of
+    applicability, moduli and bulk-GFA properties.
 
+    Formulas are read in at.% (Cu47.5Zr47.5Al5), as fractions (Cu0.5Zr0.5) or in the
+    nested notation ((Cu50Zr50)95Al5); a sum off 100 +/- 0.5 is refused unless --normalize.
     Bad rows are written with an 'error' naming row and field and empty scores; the exit
     code is then 1 (0 when every row was scored).
+
+    Example: vitrify predict famous.csv --out scored.csv --processing melt-spinning
     """
-    from db.ingest import RowError
     from db.session import session_scope
+    from discovery.predict import predict_rows
     from discovery.vocabulary import ProcessingRoute, VocabularyError
 
     started = time.perf_counter()
@@ -422,22 +426,45 @@ def predict(
     try:
         formulas, routes = _read_predict_csv(file)
     except (ValueError, UnicodeDecodeError) as exc:
-        _fail(f"{file}: {RowError(None, 'formula', str(exc))}")
+        _fail(f"{file}: field 'formula': {exc}")
     engine = _engine()
     with session_scope(engine) as session:
-        gfa, modulus, ids = load_current_models(session)
+        gfa, ids = load_current_models(session)
     if gfa is None:
         _fail("no GFA model is registered yet: run `vitrify model train` first")
-    columns, errors = predict_rows(formulas, routes, gfa, modulus, default_route=processing, n_jobs=jobs)
+    columns, problems = predict_rows(formulas, routes, gfa, default_route=processing, normalize=normalize,
+                                     wt_percent=wt_percent, n_jobs=jobs)
     _write_predictions(out, columns)
+    if as_json:
+        from discovery.predict import COLUMNS
+
+        for i in range(len(formulas)):
+            row = {c: columns[c][i] for c in COLUMNS}
+            print(json.dumps({k: (None if isinstance(v, float) and not np.isfinite(v) else
+                                  v.item() if hasattr(v, "item") else v) for k, v in row.items()}))
+    elif show:
+        _print_predictions(columns, show)
     versions = ", ".join(f"{k} v{v}" for k, v in ids.items())
-    console.print(f"scored {len(formulas) - len(errors)} of {len(formulas)} rows with {versions} "
-                  f"in {time.perf_counter() - started:.1f} s -> {out}")
-    if modulus is None:
-        console.print("no modulus model registered: youngs_modulus columns are empty")
-    if errors:
-        for e in errors[:20]:
-            err.print(f"{file.name}: {e}", highlight=False)
-        if len(errors) > 20:
-            err.print(f"... and {len(errors) - 20} more bad rows (see the 'error' column of {out})")
+    out_stream = err if as_json else console
+    out_stream.print(f"scored {len(formulas) - len(problems)} of {len(formulas)} rows with {versions} "
+                     f"in {time.perf_counter() - started:.1f} s -> {out}", markup=False)
+    domain = columns["domain"]
+    outside = [i for i in range(len(domain)) if domain[i] == "outside"]
+    edge = [i for i in range(len(domain)) if domain[i] == "edge"]
+    for label, rows in (("outside the model's domain", outside), ("at the edge of the model's domain", edge)):
+        if rows:
+            shown = "; ".join(f"row {columns['row'][i]}: {columns['domain_reason'][i]}" for i in rows[:5])
+            more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+            err.print(f"warning: {len(rows)} prediction(s) {label}: {shown}{more}", markup=False)
+    disagree = [str(columns["row"][i]) for i in range(len(domain)) if columns["models_agree"][i] == "no"]
+    if disagree:
+        err.print(f"note: P_GFA (SVM) and P(glass) disagree on row(s) {', '.join(disagree[:20])} (marked *); "
+                  "the verdict follows P(glass)", markup=False)
+    if "modulus-ensemble" not in ids:
+        err.print("note: no modulus model registered: the modulus columns are empty", markup=False)
+    if problems:
+        for e in problems[:20]:
+            err.print(f"{file.name}: {e}", markup=False)
+        if len(problems) > 20:
+            err.print(f"... and {len(problems) - 20} more bad rows (see the 'error' column of {out})", markup=False)
         raise typer.Exit(1)

@@ -19,7 +19,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
-SHIPPED_BINARY_DATA = SHIPPED_DATA_DIR / "glass_binary_v2.csv"
+# the shipped literature lives with the science (discovery/data/literature); this module imports no project code
+LITERATURE_DIR = Path(__file__).resolve().parents[1] / "discovery" / "data" / "literature"
+SHIPPED_BINARY_DATA = LITERATURE_DIR / "sun2017_binary" / "glass_binary_v2.csv"
 
 
 class Settings(BaseSettings):
