@@ -28,8 +28,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('proposal', schema=None) as batch_op:
+    # ALTER TABLE ... DROP COLUMN in place (SQLite >= 3.35): copying the table, batch mode's
+    # default on SQLite, cannot drop "campaign" while other tables' rows point at it.
+    with op.batch_alter_table('proposal', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('predictions')
 
-    with op.batch_alter_table('campaign', schema=None) as batch_op:
+    with op.batch_alter_table('campaign', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('campaign_file')
