@@ -783,6 +783,21 @@ def collect_lab_results(session: Session, campaign_id: int) -> LabProgress:
     return progress
 
 
+def unseen_lab_glasses(session: Session, campaign_id: int) -> int:
+    """Glasses among the lab results the campaign has not been told about yet (the next
+    :func:`pending_lab_results` reports them)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return 0
+    return session.exec(
+        select(func.count()).select_from(Outcome).join(Job, Outcome.job_id == Job.id).where(
+            Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value, Outcome.source == OutcomeSource.LAB.value,
+            Outcome.id > (campaign.lab_seen_outcome_id or 0), Outcome.is_current == True,  # noqa: E712
+            Outcome.glass_label == 1,
+        )
+    ).scalar_one()
+
+
 def stop_campaign(session: Session, campaign_id: int, *, token: ApiToken) -> dict:
     """Ask a campaign to stop: no new work reaches the lab (held and unapproved jobs are
     cancelled); jobs already in the lab queue stay, and their reports are still stored."""

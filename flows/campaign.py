@@ -288,10 +288,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         print(f"resuming campaign {campaign_id} after iteration {start_iteration}")
     rows: list[dict] = []
     with session_scope() as session:
+        from db.lab import unseen_lab_glasses
         from db.queries import campaign_discovery_counts
 
         before = campaign_discovery_counts(session, campaign_id)
-    found_total, picks_total = (before[-1] if before else 0), len(before)
+        # lab glasses reported while no run was going are counted when the lab task reports them
+        unseen = unseen_lab_glasses(session, campaign_id)
+    found_total, picks_total = (before[-1] if before else 0) - unseen, len(before)
     stop_reason = "iterations"
     started = time.perf_counter()
     progress = create_progress_artifact(

@@ -306,6 +306,7 @@ def _run_flow(campaign_id: int) -> None:
                                                 "train_size", "model_version", "seconds")))
     console.print(table)
     _print_last_batch(campaign_id)
+    _print_lab_state(campaign_id)
     png = _plot_campaign(campaign_id)
     pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
     console.print(
@@ -314,6 +315,28 @@ def _run_flow(campaign_id: int) -> None:
         + (f"\nPareto front: {pareto}" if pareto.exists() else "")
         + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
         highlight=False,
+    )
+
+
+def _print_lab_state(campaign_id: int) -> None:
+    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
+    from collections import Counter
+
+    from agents.loop import campaign_config
+    from db.lab import lab_queue
+    from db.models import Campaign
+    from db.session import session_scope
+
+    with session_scope() as session:
+        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
+            return
+        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
+    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
+    console.print(
+        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
+        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
+        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
+        highlight=False, markup=False,
     )
 
 
