@@ -628,7 +628,7 @@ class CampaignDocument(_Section):
                     extra.append("operator approval" if d.require_approval else "no approval")
                 dests.append(f"lab {n} per batch" + (f" ({', '.join(extra)})" if extra else ""))
             elif d.kind == "simulation":
-                dests.append(f"simulation {n} MD jobs per batch ({d.preset})")
+                dests.append(f"simulation {_plural(n, 'MD job')} per batch ({d.preset})")
             else:
                 dests.append(f"replay {n} per batch from {d.oracle}")
         until = f", until {self.until} {self.timezone}" if self.until else ""
@@ -641,11 +641,15 @@ class CampaignDocument(_Section):
             "agent": f"{agent.name} (kappa {agent.kappa:g}, diversity {agent.diversity:g}, "
                      f"explore {agent.explore_fraction:g}, greedy final batches {agent.exploit_final_batches})",
             "run": f"{self.batch} per batch, "
-                   + (f"{self.iterations} iterations" if self.iterations else "iterations until the deadline" if self.until
-                      else f"{self.planned_iterations()} iterations") + until,
+                   + ("iterations until the deadline" if self.iterations is None and self.until
+                      else _plural(self.planned_iterations(), "iteration")) + until,
             "destinations": dests,
             "holdout_systems": self.holdout_systems(),
         }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------- reading

@@ -241,8 +241,10 @@ def _num(x, digits: int = 3) -> str:
 
 
 def _short_constraint(text: str) -> str:
+    """``P(youngs_modulus_gpa >= 100)`` -> ``P(E>=100)``; ``P(glass >= 0.5)`` stays readable."""
     for name, short in sorted(SHORT.items(), key=lambda kv: -len(kv[0])):
-        text = text.replace(name, short)
+        if name != "glass":
+            text = text.replace(name, short)
     return text.replace(" ", "")
 
 
