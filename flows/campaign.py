@@ -28,9 +28,22 @@ from db.models import Campaign, CampaignStatus, JobKind
 from db.session import get_engine, session_scope
 from vitrify.settings import get_settings
 
+def _worth_retrying(task, task_run, state) -> bool:
+    """A CampaignError (an unknown campaign, an objective no model predicts) fails the same
+    way every time: only other errors are retried."""
+    try:
+        state.result()
+    except loop.CampaignError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 # Database steps are transactions (all or nothing), so retrying them after a transient
 # error (a dropped connection, a locked SQLite file) is safe.
-_DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
+_DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+                   retry_condition_fn=_worth_retrying)
 
 
 def _campaign(session, campaign_id: int) -> Campaign:

@@ -256,3 +256,22 @@ def test_demo_flags_do_not_mix_with_a_file(tmp_path):
     bad.write_text(textwrap.dedent(ISSUE_EXAMPLE).replace("batch: 10", "batch: ten"))
     res = runner.invoke(app, ["campaign", "run", str(bad)])
     assert res.exit_code == 2 and "batch: Input should be a valid integer" in res.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_run_refuses_an_objective_no_model_predicts_and_stores_nothing(use_database, tmp_path):
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from db.models import Campaign
+    from db.session import get_engine
+
+    path = tmp_path / "cz.yaml"
+    path.write_text(ISSUE_EXAMPLE.replace("step: 1", "step: 5"))
+    res = runner.invoke(app, ["campaign", "run", str(path)])
+    assert res.exit_code == 1, res.output
+    out = " ".join(res.output.split())
+    assert "youngs_modulus_gpa (Young's modulus E): no modulus-ensemble model is registered yet" in out
+    assert "vitrify model train" in out and "Traceback" not in out
+    with Session(get_engine()) as s:
+        assert s.exec(select(func.count()).select_from(Campaign)).scalar_one() == 0
