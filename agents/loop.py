@@ -43,7 +43,7 @@ class CampaignError(RuntimeError):
 
 def create_campaign(session: Session, config: CampaignConfig, campaign_file: dict | None = None) -> Campaign:
     """A new campaign row; ``campaign_file`` is the document it was started from (see
-    agents.campaign_file.CampaignDocument.stored), kept with it verbatim."""
+    agents.campaign_file.CampaignFile.stored), kept with it verbatim."""
     campaign = Campaign(
         name=config.name,
         status=CampaignStatus.CREATED.value,
@@ -68,8 +68,7 @@ def extend_campaign(session: Session, campaign_id: int, iterations: int) -> Camp
     if iterations < 1:
         raise CampaignError("extend by at least one iteration")
     config = campaign_config(campaign)
-    start = max(campaign.iterations_done, 0)
-    updated = config.model_copy(update={"iterations": start + iterations, "deadline_anchor": utcnow()})
+    updated = config.model_copy(update={"iterations": campaign.iterations_done + iterations, "deadline_anchor": utcnow()})
     updated = CampaignConfig.model_validate(updated.model_dump())  # the bounds still hold
     campaign.config = updated.model_dump(mode="json")
     campaign.iterations_planned = updated.iterations
