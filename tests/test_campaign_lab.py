@@ -7,6 +7,7 @@ a real GFA fit and the real modulus ensemble (tests/conftest.py: modulus_model).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -68,6 +69,7 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
     path.write_text(CAMPAIGN)
     space = load_campaign_file(path).to_config().space.build()
 
+    started = datetime.now(timezone.utc)
     out = _cli(["campaign", "run", str(path)])
     assert "lab: 4 in the lab queue, 0 claimed, 2 held by the nightly budget, 0 awaiting approval" in " ".join(out.split())
     with Session(engine) as s:
@@ -103,9 +105,10 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
         report = _artifact(client, f"campaign-{campaign_id}-iteration")
         assert "maximize youngs_modulus_gpa >= 100 GPa" in report.data
         assert report.data.count("data:image/png;base64,") == 2  # the discovery curve and the Pareto front
-        runs = [r for r in client.read_flow_runs() if r.name == f"campaign-{campaign_id}"]
-        tasks = {t.name for t in client.read_task_runs() if t.flow_run_id == runs[0].id}
-        assert f"lab-c{campaign_id}-i1" in tasks and f"run-jobs-c{campaign_id}-i1" not in tasks
+        # this test's run (the session's Prefect server also holds other databases' campaign 1)
+        runs = [r for r in client.read_flow_runs() if r.name == f"campaign-{campaign_id}" and r.created >= started]
+        tasks = {t.name for t in client.read_task_runs() if t.flow_run_id in {r.id for r in runs}}
+        assert len(runs) == 1 and f"lab-c{campaign_id}-i1" in tasks and f"run-jobs-c{campaign_id}-i1" not in tasks
     assert (get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png").read_bytes()[:4] == b"\x89PNG"
 
     status = _cli(["status"])

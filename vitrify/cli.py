@@ -51,7 +51,9 @@ def _ensure_shipped_data(engine) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.text import Text
+
+    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user input
     raise typer.Exit(code)
 
 
