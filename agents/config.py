@@ -18,6 +18,32 @@ from discovery.vocabulary import ProcessingRoute
 AGENT_NAMES = ("random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson")
 
 
+def clock_time(value: str) -> str:
+    """``HH:MM`` (a wall-clock deadline), normalized to two digits each."""
+    try:
+        hours, minutes = (int(x) for x in str(value).split(":"))
+        dt_time(hours, minutes)
+    except (TypeError, ValueError):
+        raise ValueError(f"until must be HH:MM, got {value!r}") from None
+    return f"{hours:02d}:{minutes:02d}"
+
+
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+    return value
+
+
+class UnknownAgent(ValueError):
+    """An agent name that is not one of :data:`AGENT_NAMES`."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"unknown agent {name!r}; known: {', '.join(AGENT_NAMES)}")
+
+
 class AgentConfig(BaseModel):
     """How the proposer ranks candidates and spreads a batch."""
 
@@ -45,6 +71,34 @@ class AgentConfig(BaseModel):
         return self.model_copy(update={"name": "greedy", "diversity": 0.0, "explore_fraction": 0.0})
 
 
+#: The settings behind each agent name, the one definition ``--agent NAME`` means everywhere
+#: (``vitrify campaign run``, ``vitrify deploy``, the campaign file's ``agent:``, ``vitrify
+#: replay``). ``greedy`` is pure top-k by the acquisition's mean (no diversity, no
+#: exploration); the others are the settings tuned by the replay bench
+#: (bench/bench_replay.py, on leave-systems-out tuning pools only). ``ucb`` is the bench's
+#: best agent; its final batch is greedy (exploit_final_batches=1: +0.3 to +3.7 glasses on
+#: the three tuning pools, 6 seeds; docs/replay.md).
+AGENT_PRESETS: dict[str, AgentConfig] = {
+    "random": AgentConfig(name="random", diversity=0.0, explore_fraction=0.0),
+    "greedy": AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0),
+    "ucb": AgentConfig(name="ucb", kappa=0.3, diversity=0.1, explore_fraction=0.0, exploit_final_batches=1),
+    "ei": AgentConfig(name="ei", diversity=0.3, explore_fraction=0.1),
+    "pi": AgentConfig(name="pi", diversity=0.3, explore_fraction=0.1),
+    "uncertainty": AgentConfig(name="uncertainty", diversity=0.3, explore_fraction=0.0),
+    "thompson": AgentConfig(name="thompson", diversity=0.1, explore_fraction=0.0),
+}
+
+
+def agent_preset(name: str, **overrides) -> AgentConfig:
+    """The preset called ``name`` with some settings overridden (validated: a bad value raises
+    pydantic's ValidationError, an unknown name :class:`UnknownAgent`)."""
+    if name not in AGENT_PRESETS:
+        raise UnknownAgent(name)
+    if not overrides:
+        return AGENT_PRESETS[name]
+    return AgentConfig.model_validate({**AGENT_PRESETS[name].model_dump(), **overrides, "name": name})
+
+
 class SpaceConfig(BaseModel):
     """The chemical space a campaign searches."""
 
@@ -60,6 +114,8 @@ class SpaceConfig(BaseModel):
     max_components: int = Field(2, ge=1, le=5)
     bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
     step: float | None = Field(1.0, gt=0, le=50, description="grid step in at.%; None = continuous")
+    candidates_csv: str | None = Field(None, description="an explicit candidate list: a CSV with a formula column")
+    samples: int = Field(20_000, ge=1, le=5_000_000, description="continuous spaces: compositions drawn per proposal")
 
     @field_validator("systems")
     @classmethod
@@ -73,17 +129,24 @@ class SpaceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_search(self) -> "SpaceConfig":
-        if not self.elements and not self.systems:
-            raise ValueError("a space needs elements or systems")
+        if not self.elements and not self.systems and not self.candidates_csv:
+            raise ValueError("a space needs elements, systems or candidates")
         if self.min_components > self.max_components:
             raise ValueError("min_components > max_components")
         return self
 
     def build(self):
+        """The space as a :class:`discovery.space.SearchSpace` or, for an explicit list,
+        a :class:`discovery.candidates.CandidateList`."""
         from discovery.space import SearchSpace
 
+        if self.candidates_csv:
+            from discovery.candidates import CandidateList
+
+            return CandidateList.from_csv(self.candidates_csv)
         if self.systems:
-            return SearchSpace.from_systems(self.systems, step=self.step)
+            return SearchSpace.from_systems(self.systems, step=self.step, bounds=self.bounds,
+                                            required=self.required_elements, forbidden=self.forbidden_elements)
         return SearchSpace(
             elements=self.elements,
             required=self.required_elements,
@@ -95,13 +158,71 @@ class SpaceConfig(BaseModel):
         )
 
 
+class ObjectiveConfig(BaseModel):
+    """One property a campaign optimizes (``goal``), constrains (``at_least`` / ``at_most``,
+    the campaign file's ``min`` / ``max``), or both. ``name`` is a
+    :data:`discovery.properties.PROPERTIES` name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # not min/max/minimum/maximum: Prefect's parameter schema would read those as JSON-schema keywords
+    name: str
+    goal: Literal["maximize", "minimize"] | None = "maximize"
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from discovery.properties import UnknownProperty, property_spec
+
+        try:
+            property_spec(value)
+        except UnknownProperty as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _goal_or_bound(self) -> "ObjectiveConfig":
+        if self.goal is None and self.at_least is None and self.at_most is None:
+            raise ValueError(f"{self.name}: give a goal, a bound (min/max), or both")
+        if self.at_least is not None and self.at_most is not None and self.at_least > self.at_most:
+            raise ValueError(f"{self.name}: min {self.at_least:g} > max {self.at_most:g}")
+        return self
+
+    @property
+    def is_constraint(self) -> bool:
+        return self.at_least is not None or self.at_most is not None
+
+    def objective(self):
+        from discovery.objectives import Objective
+
+        return Objective(self.name, self.goal, self.at_least, self.at_most)
+
+
+#: A campaign without objectives maximizes P(glass), as every campaign did before objectives.
+GLASS_OBJECTIVE = ObjectiveConfig(name="glass", goal="maximize")
+
+
+class BatchShare(BaseModel):
+    """How many of every batch go to one destination (a job kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["replay", "experiment"]
+    count: int = Field(ge=0, le=10_000)
+
+
 class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "campaign"
     space: SpaceConfig
-    iterations: int = Field(8, ge=1)
-    batch_size: int = Field(10, ge=1, le=10_000)
+    iterations: int = Field(8, ge=1, le=100_000)
+    batch_size: int = Field(
+        10, ge=0, le=10_000,
+        description="compositions per batch for the replay/lab destinations (MD jobs come on top: simulation_budget)",
+    )
     processing: str = Field("unknown", description="route the campaign's samples are made by")
     destination: Literal["replay", "experiment", "simulation"] = "replay"
     oracle_csv: str | None = Field(None, description="replay data set (formula, gfa[, processing])")
@@ -123,27 +244,25 @@ class CampaignConfig(BaseModel):
         None, description="wall-clock deadline 'HH:MM' (e.g. '07:00'): no iteration starts after it"
     )
     timezone: str = Field("UTC", description="IANA time zone of 'until', e.g. Europe/Berlin")
+    deadline_anchor: datetime | None = Field(
+        None, description="the deadline is the first 'until' after this time (default: when the campaign was created)"
+    )
+    objectives: list[ObjectiveConfig] = Field(
+        default_factory=list, description="what the agent optimizes and the constraints it respects; empty = maximize P(glass)"
+    )
+    shares: list[BatchShare] | None = Field(
+        None, description="the batch split between destinations, in rank order; None = the whole batch to 'destination'"
+    )
 
     @field_validator("until")
     @classmethod
     def _clock_time(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            hours, minutes = (int(x) for x in value.split(":"))
-            dt_time(hours, minutes)
-        except ValueError:
-            raise ValueError(f"until must be HH:MM, got {value!r}") from None
-        return f"{hours:02d}:{minutes:02d}"
+        return None if value is None else clock_time(value)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return known_zone(value)
 
     def simulation_settings(self):
         from agents.simulation.engine import SimulationSettings
@@ -151,10 +270,28 @@ class CampaignConfig(BaseModel):
         factory = SimulationSettings.test if self.simulation_preset == "test" else SimulationSettings.production
         return factory(**self.simulation_overrides)
 
+    def objective_list(self) -> list[ObjectiveConfig]:
+        return list(self.objectives) or [GLASS_OBJECTIVE]
+
+    def batch_shares(self) -> list[tuple[str, int]]:
+        """(job kind, compositions per batch) of each replay/lab destination, in rank order."""
+        if self.shares is None:
+            return [(self.destination, self.batch_size)] if self.batch_size else []
+        return [(s.kind, s.count) for s in self.shares]
+
+    def sends_to(self, kind: str) -> bool:
+        """Whether any job of ``kind`` (replay, experiment, simulation) can come from this campaign."""
+        if kind == "simulation" and self.simulation_budget:
+            return True
+        return any(k == kind and n > 0 for k, n in self.batch_shares())
+
     def deadline_after(self, start: datetime) -> datetime | None:
-        """The first occurrence of ``until`` after ``start`` (so '07:00' from 22:00 is tomorrow morning)."""
+        """The first occurrence of ``until`` after ``start`` (so '07:00' from 22:00 is tomorrow
+        morning); after ``deadline_anchor`` instead when that is set (an extended campaign)."""
         if self.until is None:
             return None
+        if self.deadline_anchor is not None:
+            start = self.deadline_anchor if self.deadline_anchor.tzinfo else self.deadline_anchor.replace(tzinfo=ZoneInfo("UTC"))
         zone = ZoneInfo(self.timezone)
         local = start.astimezone(zone)
         hours, minutes = (int(x) for x in self.until.split(":"))
@@ -169,8 +306,15 @@ class CampaignConfig(BaseModel):
         return ProcessingRoute.parse(value).value
 
     @model_validator(mode="after")
-    def _oracle_for_replay(self) -> "CampaignConfig":
-        if self.destination == "replay":
+    def _consistent(self) -> "CampaignConfig":
+        if self.shares is not None:
+            if sum(s.count for s in self.shares) != self.batch_size:
+                raise ValueError(f"shares add up to {sum(s.count for s in self.shares)}, batch_size is {self.batch_size}")
+            if len({s.kind for s in self.shares}) != len(self.shares):
+                raise ValueError("one share per destination kind")
+        if not self.batch_size and not self.simulation_budget:
+            raise ValueError("nothing to propose: batch_size and simulation_budget are both 0")
+        if self.sends_to("replay"):
             if not self.oracle_csv:
                 raise ValueError("a replay campaign needs oracle_csv")
             if not Path(self.oracle_csv).exists():

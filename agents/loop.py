@@ -41,16 +41,59 @@ class CampaignError(RuntimeError):
     """A campaign cannot proceed (unknown id, no trained model yet)."""
 
 
-def create_campaign(session: Session, config: CampaignConfig) -> Campaign:
+def create_campaign(session: Session, config: CampaignConfig, campaign_file: dict | None = None) -> Campaign:
+    """A new campaign row; ``campaign_file`` is the document it was started from (see
+    agents.campaign_file.CampaignFile.stored), kept with it verbatim."""
     campaign = Campaign(
         name=config.name,
         status=CampaignStatus.CREATED.value,
         config=config.model_dump(mode="json"),
         iterations_planned=config.iterations,
+        campaign_file=campaign_file,
     )
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def extend_campaign(session: Session, campaign_id: int, iterations: int) -> Campaign:
+    """Plan ``iterations`` more iterations for a campaign that is not running; the next
+    flow run (``vitrify campaign resume``) continues it from where it ended. A deadline
+    (``until``) counts again from now."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"no campaign {campaign_id}")
+    if campaign.status == CampaignStatus.RUNNING.value:
+        raise CampaignError(f"campaign {campaign_id} is running; extend it once it has finished or stopped")
+    if iterations < 1:
+        raise CampaignError("extend by at least one iteration")
+    config = campaign_config(campaign)
+    updated = config.model_copy(update={"iterations": campaign.iterations_done + iterations, "deadline_anchor": utcnow()})
+    updated = CampaignConfig.model_validate(updated.model_dump())  # the bounds still hold
+    campaign.config = updated.model_dump(mode="json")
+    campaign.iterations_planned = updated.iterations
+    campaign.status = CampaignStatus.CREATED.value
+    campaign.finished_at = None
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def missing_models(session: Session, config: CampaignConfig) -> list[str]:
+    """One line per objective property whose model kind has no registered version (the GFA
+    ensemble is trained by the campaign itself)."""
+    from discovery.properties import property_spec
+
+    out = []
+    for objective in config.objective_list():
+        spec = property_spec(objective.name)
+        if spec.model_kind == "gfa-ensemble":
+            continue
+        if latest_model_version(session, kind=spec.model_kind) is None:
+            out.append(f"{objective.name} ({spec.label}): no {spec.model_kind} model is registered yet"
+                       + (" (`vitrify model train` fits one)" if spec.model_kind == "modulus-ensemble" else ""))
+    return out
 
 
 def campaign_config(campaign: Campaign) -> CampaignConfig:
@@ -164,8 +207,12 @@ def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, G
 def propose(session: Session, campaign: Campaign, iteration: int, timings: dict | None = None) -> list[Proposal]:
     """Score the space, pick a batch, and record it as Proposals and queued Jobs.
 
+    The batch is split between the campaign's destinations in rank order
+    (``CampaignConfig.batch_shares``); MD jobs (``simulation_budget``) come on top.
     ``timings["scoring_seconds"]`` (if given) receives the time spent scoring and selecting,
     the useful work; loading the model and recording the batch are bookkeeping."""
+    from discovery.objectives import ObjectiveUnavailable
+
     timings = {} if timings is None else timings
     timings.setdefault("scoring_seconds", 0.0)
     config = campaign_config(campaign)
@@ -174,29 +221,38 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
     rng = np.random.default_rng([config.seed, iteration])
     incumbent = _incumbent(session, campaign)
     corrected = campaign_corrected(session, campaign, model)
+    context = objective_context(session, campaign, config)
+    shares = config.batch_shares()
+    total = sum(n for _, n in shares)
     started = time.perf_counter()
-    candidates = propose_batch(
-        corrected,
-        config.space.build(),
-        config.batch_size,
-        exclude=exclude,
-        route=ProcessingRoute(config.processing).model_group,
-        agent=config.agent.for_batch(iteration, config.iterations),  # iterations are 1-based
-        rng=rng,
-        incumbent=incumbent,
-    )
+    try:
+        candidates = propose_batch(
+            corrected,
+            config.space.build(),
+            total,
+            exclude=exclude,
+            route=ProcessingRoute(config.processing).model_group,
+            agent=config.agent.for_batch(iteration, config.iterations),  # iterations are 1-based
+            rng=rng,
+            incumbent=incumbent,
+            samples=config.space.samples,
+            **context,
+        ) if total else []
+    except ObjectiveUnavailable as exc:
+        raise CampaignError(f"campaign {campaign.id}: objective {exc}") from None
     timings["scoring_seconds"] += time.perf_counter() - started
     rows = get_or_create_compositions(session, [c.composition for c in candidates])
+    kinds = [kind for kind, n in shares for _ in range(n)]
     proposals = []
-    for cand in candidates:
-        proposal = _proposal(campaign, iteration, cand.rank, rows[cand.canonical].id, cand, config.destination, version.id)
+    for cand, kind in zip(candidates, kinds):
+        proposal = _proposal(campaign, iteration, cand.rank, rows[cand.canonical].id, cand, kind, version.id)
         session.add(proposal)
         proposals.append(proposal)
     session.flush()
     for proposal in proposals:
         session.add(
             Job(
-                kind=JobKind(config.destination).value,
+                kind=JobKind(proposal.destination).value,
                 campaign_id=campaign.id,
                 proposal_id=proposal.id,
                 composition_id=proposal.composition_id,
@@ -206,8 +262,30 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
     session.flush()
     if config.simulation_budget:
         proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates},
-                                          rng, incumbent, timings)
+                                          rng, incumbent, timings, context)
     return proposals
+
+
+def objective_context(session: Session, campaign: Campaign, config: CampaignConfig | None = None) -> dict:
+    """What the acquisition needs beyond the model: the objectives, the campaign's results
+    as points in objective space (the observed Pareto front) and each goal's best measured
+    value (the EI/PI incumbent of a single goal other than P(glass))."""
+    from db.queries import campaign_observations
+
+    config = config or campaign_config(campaign)
+    objectives = [o.objective() for o in config.objective_list()]
+    goals = [o for o in objectives if o.goal is not None]
+    if len(goals) == 1 and goals[0].name == "glass" and goals[0].goal == "maximize":
+        return {"objectives": objectives}  # today's acquisition: the incumbent is all it needs
+    points = campaign_observations(session, campaign.id, [g.name for g in goals])
+    observed = np.array([[np.nan if p["values"][g.name] is None else p["values"][g.name] for g in goals] for p in points],
+                        dtype=float).reshape(-1, len(goals))
+    best = {}
+    for j, g in enumerate(goals):
+        measured = np.array([p["values"][g.name] for p in points if p["measured"][g.name]], dtype=float)
+        if measured.size:
+            best[g.name] = float(measured.max() if g.goal == "maximize" else measured.min())
+    return {"objectives": objectives, "observed": observed if len(goals) == 2 else None, "best_observed": best}
 
 
 def campaign_corrected(session: Session, campaign: Campaign, model):
@@ -228,27 +306,38 @@ def campaign_corrected(session: Session, campaign: Campaign, model):
 
 def _proposal(campaign: Campaign, iteration: int, rank: int, composition_id: int, cand, destination: str,
               model_version_id: int) -> Proposal:
+    predictions = dict(cand.predictions) if cand.predictions else {}
+    if cand.p_feasible is not None:
+        predictions["p_feasible"] = cand.p_feasible
     return Proposal(
         campaign_id=campaign.id, iteration=iteration, rank=rank, composition_id=composition_id,
         processing=campaign_config(campaign).processing, p_gfa=cand.p_gfa, glass_probability=cand.glass_probability,
         uncertainty=cand.uncertainty, modulus_gpa=cand.modulus_gpa, modulus_uncertainty_gpa=cand.modulus_uncertainty_gpa,
-        acquisition=cand.acquisition, destination=destination, model_version_id=model_version_id,
+        acquisition=cand.acquisition, predictions=predictions or None, destination=destination,
+        model_version_id=model_version_id,
     )
 
 
-def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent, timings) -> list[Proposal]:
-    """Per candidate, simulate or not: the most promising candidates that an interatomic
-    potential covers go to MD (its moduli and structure), ranked by acquisition times the
-    learned probability that the simulation runs at all (crashes are a feasibility signal)."""
+def _propose_simulations(session, campaign, iteration, model, version, exclude, rng, incumbent, timings,
+                         context) -> list[Proposal]:
+    """Per candidate, simulate or not: the most promising candidates (by the campaign's
+    objectives) that an interatomic potential covers go to MD (its moduli and structure),
+    ranked by acquisition times the learned probability that the simulation runs at all
+    (crashes are a feasibility signal)."""
     from agents.simulation.potentials import select_potential
     from discovery.acquisition import feasibility_weighted
+    from discovery.objectives import ObjectiveUnavailable
 
     config = campaign_config(campaign)
     started = time.perf_counter()
-    shortlist = propose_batch(
-        model, config.space.build(), max(20, 5 * config.simulation_budget), exclude=exclude,
-        route=ProcessingRoute(config.processing).model_group, agent=config.agent, rng=rng, incumbent=incumbent,
-    )
+    try:
+        shortlist = propose_batch(
+            model, config.space.build(), max(20, 5 * config.simulation_budget), exclude=exclude,
+            route=ProcessingRoute(config.processing).model_group, agent=config.agent, rng=rng, incumbent=incumbent,
+            samples=config.space.samples, **context,
+        )
+    except ObjectiveUnavailable as exc:
+        raise CampaignError(f"campaign {campaign.id}: objective {exc}") from None
     timings["scoring_seconds"] += time.perf_counter() - started
     shortlist = [c for c in shortlist if select_potential(c.composition) is not None]
     if not shortlist:
@@ -455,3 +544,47 @@ def finish_campaign(session: Session, campaign: Campaign, status: CampaignStatus
     campaign.updated_at = utcnow()
     campaign.summary = summary
     session.add(campaign)
+
+
+def batch_table(session: Session, proposals: list[Proposal], config: CampaignConfig) -> list[dict]:
+    """The batch as table rows: composition, the GFA model's scores, each objective's
+    predicted property (mean and spread), the probability of meeting each constraint, the
+    acquisition value and where the composition was sent."""
+    from db.models import Composition as CompositionRow
+    from db.queries import proposal_prediction
+    from discovery.acquisition import probability_within
+
+    objectives = [o.objective() for o in config.objective_list()]
+    extra = [n for n in dict.fromkeys(o.name for o in objectives) if n not in ("glass", "p_gfa")]
+    constraints = [o for o in objectives if o.is_constraint]
+    names = {}
+    if proposals:
+        ids = {p.composition_id for p in proposals}
+        names = dict(session.exec(select(CompositionRow.id, CompositionRow.canonical).where(CompositionRow.id.in_(ids))).all())
+
+    def rounded(x, digits):
+        return None if x is None else round(float(x), digits)
+
+    rows = []
+    for p in proposals:
+        row = {
+            "composition": names.get(p.composition_id),
+            "P_GFA": round(p.p_gfa, 3),
+            "P(glass)": rounded(p.glass_probability, 3),
+            "uncertainty": rounded(p.uncertainty, 3),
+        }
+        if "youngs_modulus_gpa" not in extra:
+            row["modulus_GPa"] = rounded(p.modulus_gpa, 1)
+        for name in extra:
+            mean, std = proposal_prediction(p, name)
+            row[name] = rounded(mean, 3 if abs(mean or 0) < 10 else 1)
+            row[f"{name} std"] = rounded(std, 3 if abs(std or 0) < 10 else 1)
+        for c in constraints:
+            mean, std = proposal_prediction(p, c.name)
+            prob = probability_within(np.array([np.nan if mean is None else mean]), np.array([std or 0.0]),
+                                      c.at_least, c.at_most)[0]
+            row[f"P({c.constraint_text})"] = round(float(prob), 3)
+        row["acquisition"] = rounded(p.acquisition, 4)
+        row["sent_to"] = p.destination
+        rows.append(row)
+    return rows

@@ -68,7 +68,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from agents.config import AGENT_NAMES, AgentConfig
+from agents.config import AGENT_NAMES, AGENT_PRESETS, AgentConfig
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.models import Scores
@@ -487,20 +487,8 @@ def make_model_factory(model: str | Callable[[], object], seed: int, cache: Feat
 
 # ===================================================================== agents
 
-#: Agent settings used by the replay for each ``--agent`` name. ``greedy`` is pure top-k
-#: by P(glass) (no diversity, no exploration); the others are the tuned settings
-#: (bench/bench_replay.py, tuned on leave-systems-out tuning pools only). ``ucb`` is the
-#: bench's best agent; its final batch is greedy (exploit_final_batches=1: +0.3 to +3.7
-#: glasses on the three tuning pools, 6 seeds; docs/replay.md).
-AGENT_PRESETS: dict[str, AgentConfig] = {
-    "random": AgentConfig(name="random", diversity=0.0, explore_fraction=0.0),
-    "greedy": AgentConfig(name="greedy", diversity=0.0, explore_fraction=0.0),
-    "ucb": AgentConfig(name="ucb", kappa=0.3, diversity=0.1, explore_fraction=0.0, exploit_final_batches=1),
-    "ei": AgentConfig(name="ei", diversity=0.3, explore_fraction=0.1),
-    "pi": AgentConfig(name="pi", diversity=0.3, explore_fraction=0.1),
-    "uncertainty": AgentConfig(name="uncertainty", diversity=0.3, explore_fraction=0.0),
-    "thompson": AgentConfig(name="thompson", diversity=0.1, explore_fraction=0.0),
-}
+# The agent settings behind each ``--agent`` name are defined once, in agents.config
+# (AGENT_PRESETS, imported above): a replay and a campaign given the same name run the same agent.
 
 
 def agent_config(agent: str | AgentConfig) -> AgentConfig:

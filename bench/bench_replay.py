@@ -56,9 +56,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.config import AgentConfig  # noqa: E402
+from agents.config import AGENT_PRESETS, AgentConfig  # noqa: E402
 from agents.replay_harness import (  # noqa: E402
-    AGENT_PRESETS,
     FeatureCache,
     ReplayPool,
     read_labelled,

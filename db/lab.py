@@ -480,10 +480,21 @@ def _job_rows(session: Session, jobs: Sequence[Job]) -> list[dict]:
             "state": job_state(j), "claimed_by": j.claimed_by, "campaign_id": j.campaign_id,
             "campaign": camps.get(j.campaign_id), "iteration": p.iteration if p else None, "rank": p.rank if p else None,
             "glass_probability": round(p.glass_probability, 3) if p and p.glass_probability is not None else None,
+            "predicted": _predicted(p), "p_feasible": (p.predictions or {}).get("p_feasible") if p else None,
             "released_at": _iso(j.released_at), "claimed_at": _iso(j.started_at) if j.claimed_by else None,
             "retry_of": (j.payload or {}).get("retry_of"), "approval_id": j.approval_id,
         })
     return rows
+
+
+def _predicted(proposal: Proposal | None) -> dict:
+    """The properties predicted for a proposal, beyond P(glass): {name: {"mean", "std"}}."""
+    if proposal is None:
+        return {}
+    out = {k: v for k, v in (proposal.predictions or {}).items() if isinstance(v, dict) and k not in ("glass", "p_gfa")}
+    if "youngs_modulus_gpa" not in out and proposal.modulus_gpa is not None:
+        out["youngs_modulus_gpa"] = {"mean": proposal.modulus_gpa, "std": proposal.modulus_uncertainty_gpa}
+    return out
 
 
 def lab_queue(session: Session, *, everything: bool = False, campaign_id: int | None = None, limit: int = 1000) -> list[dict]:
@@ -770,6 +781,21 @@ def collect_lab_results(session: Session, campaign_id: int) -> LabProgress:
     progress.budget = budget_status(session, campaign)
     session.flush()
     return progress
+
+
+def unseen_lab_glasses(session: Session, campaign_id: int) -> int:
+    """Glasses among the lab results the campaign has not been told about yet (the next
+    :func:`pending_lab_results` reports them)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return 0
+    return session.exec(
+        select(func.count()).select_from(Outcome).join(Job, Outcome.job_id == Job.id).where(
+            Job.campaign_id == campaign_id, Job.kind == JobKind.EXPERIMENT.value, Outcome.source == OutcomeSource.LAB.value,
+            Outcome.id > (campaign.lab_seen_outcome_id or 0), Outcome.is_current == True,  # noqa: E712
+            Outcome.glass_label == 1,
+        )
+    ).scalar_one()
 
 
 def stop_campaign(session: Session, campaign_id: int, *, token: ApiToken) -> dict:

@@ -94,6 +94,10 @@ class Campaign(SQLModel, table=True):
         default=0, sa_column_kwargs={"server_default": "0"},
         description="last lab outcome id the campaign has been told about (db.lab.pending_lab_results)",
     )
+    campaign_file: Optional[dict] = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="the campaign file it was started from: name, path, sha256, exact text, parsed document",
+    )
 
 
 class Composition(SQLModel, table=True):
@@ -146,6 +150,10 @@ class Proposal(SQLModel, table=True):
     modulus_gpa: Optional[float] = None
     modulus_uncertainty_gpa: Optional[float] = None
     acquisition: Optional[float] = None
+    predictions: Optional[dict] = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="each objective's predicted property {name: {mean, std}} and p_feasible (constraints)",
+    )
     destination: str = Field(description="job kind the proposal was sent to")
     model_version_id: int = Field(foreign_key="modelversion.id", index=True)
     created_at: datetime = _ts()

@@ -26,10 +26,13 @@ def campaign_overview(session: Session) -> list[dict]:
     )
     out = []
     for c in session.exec(select(Campaign).order_by(Campaign.id)).scalars():
+        objectives = (c.config or {}).get("objectives") or [{"name": "glass", "goal": "maximize"}]
         out.append(
             {
                 "id": c.id,
                 "name": c.name,
+                "file": (c.campaign_file or {}).get("file"),
+                "objectives": ", ".join(_objective_text(o) for o in objectives),
                 "status": c.status,
                 "iterations_done": c.iterations_done,
                 "iterations_planned": c.iterations_planned,
@@ -40,6 +43,15 @@ def campaign_overview(session: Session) -> list[dict]:
             }
         )
     return out
+
+
+def _objective_text(o: dict) -> str:
+    parts = [f"{'max' if o.get('goal') == 'maximize' else 'min' if o.get('goal') == 'minimize' else ''} {o['name']}".strip()]
+    if o.get("at_least") is not None:
+        parts.append(f">= {o['at_least']:g}")
+    if o.get("at_most") is not None:
+        parts.append(f"<= {o['at_most']:g}")
+    return " ".join(parts)
 
 
 def job_counts(session: Session) -> Counter:
@@ -101,3 +113,72 @@ def campaign_discovery_counts(session: Session, campaign_id: int) -> list[int]:
         total += int(label == 1)
         counts.append(total)
     return counts
+
+
+def proposal_prediction(proposal: Proposal, name: str) -> tuple[float | None, float | None]:
+    """(mean, std) the model predicted for property ``name`` when it made ``proposal``."""
+    stored = (proposal.predictions or {}).get(name)
+    if stored:
+        return stored.get("mean"), stored.get("std")
+    if name == "glass":
+        return proposal.glass_probability, proposal.uncertainty
+    if name == "p_gfa":
+        return proposal.p_gfa, None
+    if name == "youngs_modulus_gpa":
+        return proposal.modulus_gpa, proposal.modulus_uncertainty_gpa
+    return None, None
+
+
+def _measured(name: str, glass_label, quantities: dict) -> float | None:
+    from discovery.properties import PROPERTIES
+
+    if name == "glass":
+        return None if glass_label is None else float(glass_label)
+    if name == "trg" and {"Tg", "Tl"} <= set(quantities):
+        return quantities["Tg"] / quantities["Tl"]
+    if name == "gamma" and {"Tg", "Tl", "Tx"} <= set(quantities):
+        return quantities["Tx"] / (quantities["Tg"] + quantities["Tl"])
+    quantity = PROPERTIES[name].quantity
+    return quantities.get(quantity) if quantity else None
+
+
+def campaign_observations(session: Session, campaign_id: int, names: list[str]) -> list[dict]:
+    """The campaign's results as points in objective space, one per current outcome of its jobs.
+
+    Each point: ``{"composition", "fidelity", "values": {name: value}, "measured": {name: bool}}``.
+    A property the outcome measured (P(glass) is its glass label, 1 or 0; Trg and gamma
+    follow from measured Tg, Tx, Tl) is taken as measured; otherwise the value the model
+    predicted when the composition was proposed stands in (None if there is neither).
+    Outcomes with nothing measured for any of ``names`` are left out.
+    """
+    from db.models import Measurement
+
+    rows = session.exec(
+        select(Outcome.id, Outcome.glass_label, Outcome.fidelity, Composition.canonical, Proposal)
+        .join(Job, Outcome.job_id == Job.id)
+        .join(Composition, Outcome.composition_id == Composition.id)
+        .outerjoin(Proposal, Job.proposal_id == Proposal.id)
+        .where(Job.campaign_id == campaign_id, Outcome.is_current == True)  # noqa: E712
+        .order_by(Outcome.id)
+    ).all()
+    if not rows:
+        return []
+    quantities: dict[int, dict] = {}
+    for outcome_id, quantity, value in session.exec(
+        select(Measurement.outcome_id, Measurement.quantity, Measurement.value)
+        .where(Measurement.outcome_id.in_([r[0] for r in rows]))
+        .order_by(Measurement.id)
+    ).all():
+        quantities.setdefault(outcome_id, {})[quantity] = value
+    out = []
+    for outcome_id, label, fidelity, canonical, proposal in rows:
+        values, measured = {}, {}
+        for name in names:
+            value = _measured(name, label, quantities.get(outcome_id, {}))
+            measured[name] = value is not None
+            if value is None and proposal is not None:
+                value = proposal_prediction(proposal, name)[0]
+            values[name] = value
+        if any(measured.values()):
+            out.append({"composition": canonical, "fidelity": fidelity, "values": values, "measured": measured})
+    return out

@@ -20,6 +20,10 @@ a melt that cannot be cast), a separate classifier gives ``p_feasible`` (n,) and
 acquisition is multiplied by it (constrained EI, Gardner et al. 2014; Gelbart et al.
 2014): ``weighted = score * p_feasible``. See :func:`feasibility_weighted`; pass
 ``p_feasible=`` to :func:`acquire` to apply it.
+
+Constraints on predicted properties (``E >= 100 GPa``) enter the same way: their
+probability of being met, :func:`probability_within` of a normal approximation of the
+ensemble's mean and spread, is the feasibility factor.
 """
 
 from __future__ import annotations
@@ -323,6 +327,50 @@ def feasibility_weighted(score, p_feasible) -> np.ndarray:
         span = s.max() - s.min()
         s = s - s.min() + (1e-6 * span if span > 0 else 1.0)
     return s * p
+
+
+def probability_within(mean, std, lower=None, upper=None) -> np.ndarray:
+    """P(lower <= Y <= upper) for a normal predictive ``N(mean, std^2)`` (either bound may
+    be None): the probability that a candidate satisfies a constraint on a predicted
+    property (the feasibility factor of :func:`feasibility_weighted`).
+
+    ``std = 0`` gives the indicator of the bound on the mean. NaN means (no prediction)
+    give 0: a constraint nothing predicts is never assumed satisfied.
+    """
+    mu = np.asarray(mean, dtype=float)
+    if mu.ndim != 1:
+        raise AcquisitionError(f"mean must be 1-D (n,), got shape {mu.shape}")
+    sigma = np.asarray(std, dtype=float)
+    if sigma.shape != mu.shape:
+        raise AcquisitionError(f"std has shape {sigma.shape}, expected {mu.shape}")
+    sigma = np.where(np.isfinite(sigma), sigma, 0.0)
+    if np.any(sigma < 0):
+        raise AcquisitionError("std must be non-negative")
+    lo = -np.inf if lower is None else _scalar(lower, "lower")
+    hi = np.inf if upper is None else _scalar(upper, "upper")
+    if lo > hi:
+        raise AcquisitionError(f"lower {lo} > upper {hi}")
+    known = np.isfinite(mu)
+    safe_mu = np.where(known, mu, 0.0)
+    safe_sigma = np.where(sigma > 0, sigma, 1.0)
+    spread = ndtr((hi - safe_mu) / safe_sigma) - ndtr((lo - safe_mu) / safe_sigma)
+    exact = ((safe_mu >= lo) & (safe_mu <= hi)).astype(float)
+    return np.where(known, np.clip(np.where(sigma > 0, spread, exact), 0.0, 1.0), 0.0)
+
+
+def dominance_gap(points, front, scale) -> np.ndarray:
+    """How far each point (n, 2), maximize form, lies inside the region ``front`` (p, 2)
+    dominates: ``min over f of max_j (f_j - x_j) / scale_j``, 0 for points no front point
+    dominates. A tie-break between candidates whose hypervolume improvement is zero."""
+    pts = _points2(points, "points").reshape(-1, 2)
+    f = np.asarray(front, dtype=float).reshape(-1, 2)
+    if f.size == 0:
+        return np.zeros(len(pts))
+    sc = _points2(scale, "scale").reshape(2)
+    if np.any(sc <= 0):
+        raise AcquisitionError("scale must be positive")
+    gaps = ((f[None, :, :] - pts[:, None, :]) / sc).max(axis=2)  # (n, p): > 0 means f dominates x
+    return np.maximum(gaps.min(axis=1), 0.0)
 
 
 ACQUISITIONS: dict[str, Callable[..., np.ndarray]] = {

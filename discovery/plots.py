@@ -1,5 +1,5 @@
 """Figures people would rather look at than read (PNG, headless): discovery curves, P_GFA
-profiles, calibration (reliability) diagrams, parity plots."""
+profiles, calibration (reliability) diagrams, parity plots, Pareto fronts."""
 
 from __future__ import annotations
 
@@ -143,6 +143,100 @@ def plot_parity(points_by_target: Mapping[str, Sequence[Sequence[float]]], path:
         ax.set_ylabel("predicted")
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto_front(
+    observed,
+    measured,
+    candidates,
+    path: Path | str,
+    *,
+    labels: Sequence[str],
+    maximize: Sequence[bool | None] = (True, True),
+    bounds: Sequence[tuple[float | None, float | None]] = ((None, None), (None, None)),
+    candidates_std=None,
+    title: str = "Pareto front",
+) -> Path:
+    """Two objectives: the campaign's results, their Pareto front and the latest batch.
+
+    ``observed`` (n, 2) are the results (NaN rows skipped); ``measured`` (n, 2) says which
+    coordinates were measured (filled markers) rather than predicted at proposal time
+    (hollow markers). ``candidates`` (k, 2) is the batch as predicted, with error bars from
+    ``candidates_std``. ``bounds`` are constraints per axis (lo, hi); the infeasible side is
+    shaded. ``maximize`` None marks an axis that is only constrained (no goal): its better
+    side is taken to be away from its bound. The front is drawn as the staircase its points
+    dominate.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from discovery.acquisition import pareto_front_mask
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obs = np.asarray(observed, dtype=float).reshape(-1, 2)
+    meas = np.asarray(measured, dtype=bool).reshape(-1, 2)
+    cand = np.asarray(candidates, dtype=float).reshape(-1, 2)
+    ok = np.isfinite(obs).all(axis=1)
+    obs, meas = obs[ok], meas[ok]
+    goal = [m for m in maximize]
+    directions = tuple(bool(m) if m is not None else bounds[j][0] is not None for j, m in enumerate(maximize))
+    maximize = directions
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    if len(obs):
+        front = pareto_front_mask(obs, maximize=maximize)
+        full = meas.all(axis=1)
+        for sel, style, name in (
+            (full & ~front, dict(color="tab:blue", alpha=0.6), "measured"),
+            (~full & ~front, dict(facecolors="none", edgecolors="tab:blue", alpha=0.6), "measured in part (rest predicted)"),
+            (front & full, dict(color="tab:red"), "Pareto front (measured)"),
+            (front & ~full, dict(facecolors="none", edgecolors="tab:red"), "Pareto front (in part predicted)"),
+        ):
+            if sel.any():
+                ax.scatter(obs[sel, 0], obs[sel, 1], s=28, label=name, zorder=3, **style)
+        f = obs[front]
+        order = np.argsort(f[:, 0] * (1 if maximize[0] else -1))[::-1]
+        f = f[order]
+        if len(f) > 1:
+            ax.step(f[:, 0], f[:, 1], where="post" if maximize[0] == maximize[1] else "pre", color="tab:red",
+                    alpha=0.5, linewidth=1)
+    cand_ok = np.isfinite(cand).all(axis=1)
+    if cand_ok.any():
+        err = None
+        if candidates_std is not None:
+            std = np.nan_to_num(np.asarray(candidates_std, dtype=float).reshape(-1, 2)[cand_ok])
+            err = (std[:, 0], std[:, 1])
+        ax.errorbar(cand[cand_ok, 0], cand[cand_ok, 1], xerr=None if err is None else err[0],
+                    yerr=None if err is None else err[1], fmt="x", color="tab:green", ecolor="tab:green",
+                    elinewidth=0.7, alpha=0.9, label="latest batch (predicted)", zorder=4)
+    for axis, (lo, hi) in enumerate(bounds):
+        for value, below in ((lo, True), (hi, False)):
+            if value is None:
+                continue
+            line = ax.axvline if axis == 0 else ax.axhline
+            line(value, color="0.3", linestyle="--", linewidth=0.8)
+            lim = ax.get_xlim() if axis == 0 else ax.get_ylim()
+            span = (lim[0], value) if below else (value, lim[1])
+            name = labels[axis].split(" (")[0]
+            (ax.axvspan if axis == 0 else ax.axhspan)(*span, color="0.5", alpha=0.12, linewidth=0,
+                                                      label=f"outside the constraint {name} {'>=' if below else '<='} {value:g}")
+            (ax.set_xlim if axis == 0 else ax.set_ylim)(lim)
+    if not len(obs):
+        ax.text(0.02, 0.97, "no results measured yet", transform=ax.transAxes, va="top", fontsize=8, color="0.3")
+    arrow = {True: "higher is better", False: "lower is better", None: "constraint"}
+    ax.set_xlabel(f"{labels[0]} ({arrow[goal[0]]})")
+    ax.set_ylabel(f"{labels[1]} ({arrow[goal[1]]})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -25,13 +25,25 @@ from prefect.tasks import exponential_backoff
 from agents import loop
 from agents.config import CampaignConfig
 from db.models import Campaign, CampaignStatus, JobKind
-from db.models import Composition as CompositionRow
 from db.session import get_engine, session_scope
 from vitrify.settings import get_settings
 
+def _worth_retrying(task, task_run, state) -> bool:
+    """A CampaignError (an unknown campaign, an objective no model predicts) fails the same
+    way every time: only other errors are retried."""
+    try:
+        state.result()
+    except loop.CampaignError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 # Database steps are transactions (all or nothing), so retrying them after a transient
 # error (a dropped connection, a locked SQLite file) is safe.
-_DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
+_DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+                   retry_condition_fn=_worth_retrying)
 
 
 def _campaign(session, campaign_id: int) -> Campaign:
@@ -56,18 +68,7 @@ def propose_task(campaign_id: int, iteration: int) -> dict:
         campaign = _campaign(session, campaign_id)
         timings = {"scoring_seconds": 0.0}
         proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration, timings)
-        batch = [
-            {
-                "composition": session.get(CompositionRow, p.composition_id).canonical,
-                "P_GFA": round(p.p_gfa, 3),
-                "P(glass)": round(p.glass_probability, 3) if p.glass_probability is not None else None,
-                "uncertainty": round(p.uncertainty, 3) if p.uncertainty is not None else None,
-                "modulus_GPa": round(p.modulus_gpa, 1) if p.modulus_gpa is not None else None,
-                "acquisition": round(p.acquisition, 4) if p.acquisition is not None else None,
-                "sent_to": p.destination,
-            }
-            for p in proposals
-        ]
+        batch = loop.batch_table(session, proposals, loop.campaign_config(campaign))
         return {"batch": batch, "work_seconds": timings["scoring_seconds"]}
 
 
@@ -136,7 +137,8 @@ def ingest_task(campaign_id: int, iteration: int, results: list[dict]) -> dict:
         campaign.iterations_done = max(campaign.iterations_done, iteration)
         campaign.updated_at = loop.utcnow()
         session.add(campaign)
-        return asdict(summary)
+        # an operator's stop (db.lab.stop_campaign) reaches campaigns without a lab destination here
+        return {**asdict(summary), "stop_requested": campaign.status == CampaignStatus.STOPPED.value}
 
 
 @task(name="collect-lab-results", task_run_name="lab-c{campaign_id}-i{iteration}", **_DB_RETRIES)
@@ -272,16 +274,21 @@ def _flow_run_name() -> str:
     return f"campaign-new-{name or 'unnamed'}"
 
 
+_NO_LAB = {"new_reports": 0, "glasses": 0, "released": 0, "open": 0, "awaiting_approval": 0, "stop_requested": False}
+
+
 @flow(name="campaign", log_prints=True, flow_run_name=_flow_run_name)
-def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None = None) -> dict:
-    """Run (or resume) a campaign: ``campaign_id`` of an existing one, or a ``config`` for a new one."""
+def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None = None,
+                  campaign_file: dict | None = None) -> dict:
+    """Run (or resume) a campaign: ``campaign_id`` of an existing one, or a ``config`` for a
+    new one (with ``campaign_file``, the document it came from, stored with it)."""
     logger = get_run_logger()
     get_engine()  # fail early on a bad database URL
     with session_scope() as session:
         if campaign_id is None:
             if config is None:
                 raise loop.CampaignError("give a campaign_id or a config")
-            campaign = loop.create_campaign(session, config)
+            campaign = loop.create_campaign(session, config, campaign_file=campaign_file)
         else:
             campaign = _campaign(session, campaign_id)
         campaign_id = campaign.id
@@ -294,10 +301,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         print(f"resuming campaign {campaign_id} after iteration {start_iteration}")
     rows: list[dict] = []
     with session_scope() as session:
+        from db.lab import unseen_lab_glasses
         from db.queries import campaign_discovery_counts
 
         before = campaign_discovery_counts(session, campaign_id)
-    found_total, picks_total = (before[-1] if before else 0), len(before)
+        # lab glasses reported while no run was going are counted when the lab task reports them
+        unseen = unseen_lab_glasses(session, campaign_id)
+    found_total, picks_total = (before[-1] if before else 0) - unseen, len(before)
     stop_reason = "iterations"
     started = time.perf_counter()
     progress = create_progress_artifact(
@@ -306,6 +316,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
     )
     _tag_flow_run(f"campaign-{campaign_id}", f"agent-{config.agent.name}")
     reports = _IterationReports(campaign_id, config, logger)
+    to_lab, to_replay = config.sends_to(JobKind.EXPERIMENT.value), config.sends_to(JobKind.REPLAY.value)
     try:
         model = retrain_task(campaign_id, start_iteration)
         for iteration in range(start_iteration + 1, config.iterations + 1):
@@ -316,14 +327,18 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
             t0 = time.perf_counter()
             proposed = propose_task(campaign_id, iteration)
             batch = proposed["batch"]
-            lab = lab_task(campaign_id, iteration)
+            lab = lab_task(campaign_id, iteration) if to_lab else _NO_LAB
             if lab["stop_requested"]:
                 stop_reason = "stopped by an operator"
                 print("an operator stopped the campaign: no new iteration")
                 break
-            results = run_jobs_task(campaign_id, iteration)
+            results = run_jobs_task(campaign_id, iteration) if to_replay else []
             sims = simulation_task(campaign_id, iteration) if config.simulation_budget else None
             ingested = ingest_task(campaign_id, iteration, results)
+            if ingested.pop("stop_requested"):
+                stop_reason = "stopped by an operator"
+                print("an operator stopped the campaign: no new iteration")
+                break
             model = retrain_task(campaign_id, iteration)
             ingested["glasses"] += lab["glasses"]
             found_total += ingested["glasses"]
@@ -349,7 +364,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
             print(
                 f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
                 f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if config.destination == "experiment" else "")
+                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if to_lab else "")
                 + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
                 + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
                 + f"{row['train_size']} labels | model v{row['model_version']} | "
@@ -384,11 +399,15 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         raise
     if rows:
         create_table_artifact(key=f"campaign-{campaign_id}-summary", table=rows, description="Per-iteration summary")
-    create_markdown_artifact(
-        key=f"campaign-{campaign_id}-result",
-        markdown=f"## Campaign {campaign_id}: done ({stop_reason})\n\n{found_total} glasses in {picks_total} picks "
-        f"in total; {len(rows)} iterations in this run, {summary['seconds']} s.",
-    )
+    result_md = (f"## Campaign {campaign_id}: done ({stop_reason})\n\n{found_total} glasses in {picks_total} picks "
+                 f"in total; {len(rows)} iterations in this run, {summary['seconds']} s.")
+    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
+    if rows and pareto.exists():  # the last iteration's front, written by its report
+        from flows.report import png_markdown
+
+        objectives = ", ".join(o.objective().describe() for o in config.objective_list())
+        result_md += f"\n\nObjectives: {objectives}.\n\n" + png_markdown(pareto.read_bytes(), "Pareto front")
+    create_markdown_artifact(key=f"campaign-{campaign_id}-result", markdown=result_md)
     logger.info("campaign %s finished: %s glasses in %s picks", campaign_id, found_total, picks_total)
     summary["campaign_id"] = campaign_id
     return summary

@@ -23,9 +23,11 @@ def ensure_work_pool(name: str, pool_type: str = "process") -> None:
 
 
 def deploy_campaign(
-    config: CampaignConfig, *, name: str, cron: str, timezone: str, work_pool: str, source: Path
+    config: CampaignConfig, *, name: str, cron: str, timezone: str, work_pool: str, source: Path,
+    campaign_file: dict | None = None,
 ) -> UUID:
-    """Create or update ``campaign/<name>``: each scheduled run starts a new campaign from ``config``."""
+    """Create or update ``campaign/<name>``: each scheduled run starts a new campaign from
+    ``config`` (stored with ``campaign_file``, the document it came from, if given)."""
     from prefect import flow as prefect_flow
     from prefect.schedules import Cron
 
@@ -35,7 +37,8 @@ def deploy_campaign(
         name=name,
         work_pool_name=work_pool,
         schedules=[Cron(cron, timezone=timezone)],
-        parameters={"config": config.model_dump(mode="json")},
+        parameters={"config": config.model_dump(mode="json"),
+                    **({"campaign_file": campaign_file} if campaign_file is not None else {})},
         tags=["vitrify", f"agent-{config.agent.name}"],
         description=f"vitrify campaign '{config.name}': {config.iterations} iterations or until {config.until} {timezone}",
         build=False,

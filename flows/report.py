@@ -27,6 +27,60 @@ def pgfa_systems(config: CampaignConfig) -> list[str] | None:
     return list(systems)
 
 
+def pareto_axes(config: CampaignConfig):
+    """The two objectives a Pareto-front plot shows (goals first, then constrained
+    properties), or None when the campaign looks at a single property."""
+    objectives = [o.objective() for o in config.objective_list()]
+    axes = [o for o in objectives if o.goal is not None][:2]
+    for o in objectives:
+        if len(axes) < 2 and o.is_constraint and o.name not in {a.name for a in axes}:
+            axes.append(o)
+    return axes if len(axes) == 2 else None
+
+
+def pareto_inputs(session, campaign_id: int, config: CampaignConfig, iteration: int) -> dict | None:
+    """What :func:`draw_pareto_front` draws, read from the database: the campaign's results
+    in the plane of its two objectives and the given iteration's batch as predicted (None
+    for a single-property campaign)."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from db.models import Proposal
+    from db.queries import campaign_observations, proposal_prediction
+    from discovery.properties import property_spec
+
+    axes = pareto_axes(config)
+    if axes is None:
+        return None
+    names = [a.name for a in axes]
+    points = campaign_observations(session, campaign_id, names)
+    observed = np.array([[np.nan if p["values"][n] is None else p["values"][n] for n in names] for p in points], float)
+    measured = np.array([[p["measured"][n] for n in names] for p in points], bool)
+    batch = session.exec(select(Proposal).where(Proposal.campaign_id == campaign_id, Proposal.iteration == iteration)).scalars().all()
+    pred = [[proposal_prediction(p, n) for n in names] for p in batch]
+    cand = np.array([[np.nan if m is None else m for m, _ in row] for row in pred], float)
+    cand_std = np.array([[0.0 if s is None else s for _, s in row] for row in pred], float)
+
+    def label(o):
+        spec = property_spec(o.name)
+        return spec.label if spec.unit in ("1", "probability", "signed distance") else f"{spec.label} ({spec.unit})"
+
+    return dict(
+        observed=observed.reshape(-1, 2), measured=measured.reshape(-1, 2), candidates=cand.reshape(-1, 2),
+        labels=[label(a) for a in axes],
+        maximize=[None if a.goal is None else a.goal == "maximize" for a in axes],
+        bounds=[(a.at_least, a.at_most) for a in axes], candidates_std=cand_std.reshape(-1, 2),
+        title=f"Campaign {campaign_id} ({config.name}): iteration {iteration}",
+    )
+
+
+def draw_pareto_front(inputs: dict, path: Path) -> Path:
+    from discovery.plots import plot_pareto_front
+
+    inputs = dict(inputs)
+    return plot_pareto_front(inputs.pop("observed"), inputs.pop("measured"), inputs.pop("candidates"), path, **inputs)
+
+
 def png_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
@@ -47,15 +101,18 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
     started = time.perf_counter()
     config = CampaignConfig.model_validate(config)
     systems = pgfa_systems(config)
+    key = f"campaign-{campaign_id}"
+    pngs: dict[str, bytes] = {}
     with session_scope(get_engine(database_url)) as session:
         found = campaign_discovery_counts(session, campaign_id)[: row["picks_total"]]
         model = None
         if systems:
             version = session.get(ModelVersion, row["model_version"], options=[defer(ModelVersion.artifact)])
             model = load_model(version)
-    key = f"campaign-{campaign_id}"
-    pngs: dict[str, bytes] = {}
+        pareto = pareto_inputs(session, campaign_id, config, iteration)
     with tempfile.TemporaryDirectory(prefix="vitrify-report-") as tmp:
+        if pareto is not None:
+            pngs[f"{key}-pareto.png"] = draw_pareto_front(pareto, Path(tmp) / "pareto.png").read_bytes()
         curve = plot_discovery_curves(list(range(1, len(found) + 1)), {"agent": found}, Path(tmp) / "discovery.png",
                                       title=f"Campaign {campaign_id}")
         pngs[f"{key}-discovery.png"] = curve.read_bytes()
@@ -63,9 +120,11 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
             pgfa = plot_pgfa_profiles(model, systems, Path(tmp) / "pgfa.png", route=config.processing,
                                       title=f"Campaign {campaign_id}: P_GFA")
             pngs[f"{key}-pgfa.png"] = pgfa.read_bytes()
+    objectives = ", ".join(o.objective().describe() for o in config.objective_list())
     lines = [
         f"## Campaign {campaign_id} ({config.name}), iteration {iteration}/{config.iterations}",
         "",
+        f"- objectives: {objectives}",
         f"- proposed: {row['proposed']} ({', '.join(b['composition'] for b in batch[:5])})",
         f"- glasses this batch: {row['glasses']}; in total: {row['glasses_total']}",
         f"- model v{row['model_version']}: grouped-CV ROC-AUC {row['cv_auc']} on {row['train_size']} labels",
@@ -75,5 +134,7 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
     ]
     if f"{key}-pgfa.png" in pngs:
         lines += ["", png_markdown(pngs[f"{key}-pgfa.png"], "P_GFA over the search space")]
+    if f"{key}-pareto.png" in pngs:
+        lines += ["", png_markdown(pngs[f"{key}-pareto.png"], "Pareto front with the measured points and this batch")]
     return {"iteration": iteration, "markdown": "\n".join(lines), "pngs": pngs,
             "seconds": round(time.perf_counter() - started, 2)}

@@ -96,3 +96,29 @@ def binary_data_path() -> Path:
     from vitrify.settings import SHIPPED_BINARY_DATA
 
     return SHIPPED_BINARY_DATA
+
+
+@pytest.fixture(scope="session")
+def modulus_model():
+    """(fitted discovery.modulus.ModulusEnsemble, its ModulusData) on the real measured moduli.
+
+    The one place tests read the moduli: they still live in ../shared/data (Xiong 2020, DMREF),
+    read at run time, not shipped; when they move into the repository, repoint this fixture."""
+    from discovery.modulus import ModulusEnsemble, load_modulus_data
+
+    data = load_modulus_data(SHARED_DATA)
+    return ModulusEnsemble().fit(data), data
+
+
+@pytest.fixture
+def registered_modulus_model(modulus_model, engine):
+    """The session's modulus ensemble registered in the test database as kind modulus-ensemble
+    (what agents.loop._modulus_model picks up, as after `vitrify model train`)."""
+    from db.registry import save_model_version
+    from db.session import session_scope
+
+    model, data = modulus_model
+    with session_scope(engine) as session:
+        version = save_model_version(session, model, kind="modulus-ensemble", data=data,
+                                     hyperparameters=model.get_params(), metrics={})
+        return version.id

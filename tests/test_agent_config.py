@@ -24,3 +24,27 @@ def test_default_never_changes_and_random_stays_random():
     assert rnd.for_batch(5, 5) is rnd
     with pytest.raises(ValidationError):
         AgentConfig(exploit_final_batches=-1)
+
+
+def test_an_agent_name_means_the_same_settings_everywhere(tmp_path):
+    """`--agent NAME` of campaign run and deploy, the campaign file's `agent:` and replay's
+    agents are one definition (agents.config.AGENT_PRESETS)."""
+    from agents.campaign_file import parse_campaign_text
+    from agents.config import AGENT_NAMES, AGENT_PRESETS, UnknownAgent, agent_preset
+    from agents.replay_harness import agent_config
+    from vitrify.cli import _replay_config
+    from vitrify.settings import SHIPPED_BINARY_DATA
+
+    assert set(AGENT_PRESETS) == set(AGENT_NAMES)
+    for name in AGENT_NAMES:
+        demo = _replay_config("n", ["Cu-Zr"], 2, 3, SHIPPED_BINARY_DATA, name, 0, None, "UTC")
+        text = f"space: {{systems: [Cu-Zr], step: 5}}\nagent: {name}\ndestinations: [{{kind: lab}}]\n"
+        assert demo.agent == agent_config(name) == parse_campaign_text(text).to_config().agent == AGENT_PRESETS[name]
+    # an explicit flag or key overrides one setting of the preset, nothing else
+    demo = _replay_config("n", ["Cu-Zr"], 2, 3, SHIPPED_BINARY_DATA, "ucb", 0, None, "UTC", exploit_final=0)
+    assert demo.agent == AGENT_PRESETS["ucb"].model_copy(update={"exploit_final_batches": 0})
+    assert agent_preset("thompson", diversity=0.4).model_dump() == {**AGENT_PRESETS["thompson"].model_dump(), "diversity": 0.4}
+    with pytest.raises(UnknownAgent, match="unknown agent 'ucbb'"):
+        agent_preset("ucbb")
+    with pytest.raises(ValidationError):
+        agent_preset("ucb", kappa=-1)

@@ -74,6 +74,7 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
         assert runs and runs[0].state.is_completed()
         tasks = {t.name for t in client.read_task_runs() if t.flow_run_id == runs[0].id}
         assert {"propose-c%d-i1" % campaign_id, "run-jobs-c%d-i2" % campaign_id, "retrain-c%d-i0" % campaign_id} <= tasks
+        assert not any(t.startswith(f"lab-c{campaign_id}-") for t in tasks)  # no lab destination, no lab task
         # campaign tags on the flow run (task runs carry the campaign in their names)
         assert {f"campaign-{campaign_id}", "agent-ucb"} <= set(runs[0].tags)
         # the per-iteration artifacts: the batch table and a summary drawn on Ray with both plots

@@ -1,6 +1,7 @@
 """Database behaviour on a real SQLite file and a real PostgreSQL server (every test runs on both)."""
 
 import csv
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -138,3 +139,53 @@ def test_training_set_cache_reads_only_new_rows_and_reloads_after_a_revision(eng
         after = cache.labelled_set(s, campaign_id=None)
         assert reads[-1] == 0  # the counts disagreed: read again in full
         assert as_rows(after) == as_rows(labelled_set(s)) and len(after) == 4
+
+
+def test_migration_0003_keeps_older_campaigns_loadable_and_round_trips(database_url):
+    """A database at 0002 with a campaign stored before objectives and campaign files existed:
+    upgraded, the campaign still loads; the new columns store a file and predictions; the
+    downgrade removes them and the upgrade brings them back."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from agents.config import CampaignConfig
+    from db.migrate import alembic_config, upgrade
+    from db.models import Campaign, ModelVersion, Proposal
+    from db.session import get_engine
+
+    engine = get_engine(database_url)
+    upgrade(engine, "0002")
+    old_config = {"name": "old", "space": {"systems": ["Cu-Zr"]}, "destination": "replay", "oracle_csv": __file__,
+                  "iterations": 3, "batch_size": 4}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO campaign (name, status, config, iterations_planned, iterations_done, created_at, "
+                          "updated_at, summary, lab_seen_outcome_id) VALUES ('old', 'finished', :c, 3, 3, "
+                          "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{}', 0)"), {"c": json.dumps(old_config)})
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine) == "0003"
+    with Session(engine) as s:
+        old = s.exec(select(Campaign)).scalars().one()
+        config = CampaignConfig.model_validate(old.config)
+        assert old.campaign_file is None and config.objectives == [] and config.shares is None
+        assert config.batch_shares() == [("replay", 4)] and config.objective_list()[0].name == "glass"
+        old.campaign_file = {"file": "c.yaml", "text": "name: c\n"}
+        comp = Composition(canonical="Cu50Zr50", system="Cu-Zr", n_components=2, fractions={"Cu": 0.5, "Zr": 0.5})
+        version = ModelVersion(kind="gfa-ensemble", train_size=0, train_hash="x", artifact=b"x", artifact_sha256="x")
+        s.add_all([old, comp, version])
+        s.flush()
+        s.add(Proposal(campaign_id=old.id, iteration=1, rank=0, composition_id=comp.id, processing="unknown", p_gfa=0.1,
+                       destination="experiment", model_version_id=version.id,
+                       predictions={"youngs_modulus_gpa": {"mean": 101.5, "std": 4.0}, "p_feasible": 0.64}))
+        s.commit()
+    with Session(engine) as s:
+        assert s.exec(select(Campaign)).scalars().one().campaign_file["text"] == "name: c\n"
+        assert s.exec(select(Proposal)).scalars().one().predictions["youngs_modulus_gpa"]["mean"] == 101.5
+    command.downgrade(alembic_config(engine), "0002")
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM campaign")).scalar_one() == "old"
+    upgrade(engine)
+    with Session(engine) as s:
+        assert s.exec(select(Campaign)).scalars().one().campaign_file is None
+    engine.dispose()
+    get_engine.cache_clear()

@@ -49,7 +49,9 @@ def _ensure_shipped_data(engine) -> None:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.text import Text
+
+    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user input
     raise typer.Exit(code)
 
 
@@ -138,13 +140,25 @@ def report(
 # --------------------------------------------------------------------------- campaign
 
 
+_FLAGS = {"tz": "--timezone", "exploit_final": "--exploit-final-batches"}
+
+
+def _given(ctx: typer.Context, *names: str) -> list[str]:
+    """The options among ``names`` set on the command line or the environment (not left at
+    their defaults). By name: typer carries its own copy of click's ParameterSource."""
+    sources = {n: ctx.get_parameter_source(n) for n in names}
+    return [n for n, src in sources.items() if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")]
+
+
 @campaign_app.command("run")
 def campaign_run(
+    ctx: typer.Context,
+    file: Optional[Path] = typer.Argument(None, help="A campaign file (vitrify campaign init); without one: the demo replay"),
     iterations: int = typer.Option(8, help="Iterations (propose -> run -> ingest -> retrain)"),
     batch: int = typer.Option(10, help="Compositions per batch"),
-    agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
-    exploit_final: int = typer.Option(
-        0, "--exploit-final-batches", min=0,
+    agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson (a preset)"),
+    exploit_final: Optional[int] = typer.Option(
+        None, "--exploit-final-batches", min=0, show_default="the agent's preset",
         help="The last N iterations propose greedily (top P(glass), no spreading): exploring there would teach "
         "nothing the campaign could still use",
     ),
@@ -155,10 +169,24 @@ def campaign_run(
     until: Optional[str] = typer.Option(None, help="Wall-clock deadline HH:MM: no iteration starts after it"),
     tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of --until"),
 ) -> None:
-    """Run an autonomous campaign over real binary systems held out of training, with replay as the oracle."""
+    """Run a campaign from a campaign file, or the demo replay without one.
+
+    The demo is an autonomous campaign over real binary systems held out of training, with
+    replay as the oracle; its options do not apply to a campaign file (edit the file)."""
     quiet_third_party_defaults()
+    if file is not None:
+        from vitrify.cli_campaign import run_file
+
+        demo_only = _given(ctx, "iterations", "batch", "agent", "exploit_final", "holdout", "oracle", "name", "seed",
+                           "until", "tz")
+        if demo_only:
+            flags = ", ".join(_FLAGS.get(n, "--" + n) for n in demo_only)
+            _fail(f"{flags}: set by the campaign file when one is given (edit {file})")
+        run_file(file, _run_flow)
+        return
     from pydantic import ValidationError
 
+    from agents.config import UnknownAgent
     from agents.loop import create_campaign
     from db.session import session_scope
 
@@ -168,20 +196,29 @@ def campaign_run(
     _ensure_shipped_data(engine)
     try:
         config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final)
+    except UnknownAgent as exc:
+        _fail(f"--agent: {exc}")
     except ValidationError as exc:
-        _fail(str(exc))
+        _fail(_validation_lines(exc))
     with session_scope(engine) as session:
         campaign_id = create_campaign(session, config).id
     console.print(
         f"campaign {campaign_id}: {iterations} iterations x {batch} picks over {', '.join(config.space.systems)} "
-        f"(held out of training; answers replayed from {oracle.name}), agent {agent}"
+        f"(held out of training; answers replayed from {oracle.name}), agent {agent}", highlight=False, markup=False,
     )
     _run_flow(campaign_id)
 
 
-def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=0):
-    from agents.config import AgentConfig, CampaignConfig, SpaceConfig
+def _validation_lines(exc) -> str:
+    """A pydantic ValidationError as 'field: message' lines, without the library's dump."""
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
 
+
+def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=None):
+    from agents.config import CampaignConfig, SpaceConfig, agent_preset
+
+    overrides = {} if exploit_final is None else {"exploit_final_batches": exploit_final}
     return CampaignConfig(
         name=name,
         space=SpaceConfig(systems=holdout, step=1.0),
@@ -190,7 +227,7 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
         destination="replay",
         oracle_csv=str(oracle),
         holdout_systems=holdout,
-        agent=AgentConfig(name=agent, exploit_final_batches=exploit_final),
+        agent=agent_preset(agent, **overrides),
         seed=seed,
         until=until,
         timezone=tz,
@@ -207,9 +244,12 @@ def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
 
 @app.command("deploy")
 def deploy(
+    ctx: typer.Context,
+    file: Optional[Path] = typer.Argument(None, help="A campaign file; without one: the demo replay campaign"),
     name: str = typer.Option("overnight", help="Deployment name"),
     cron: str = typer.Option("0 22 * * *", help="Schedule (cron) in --timezone"),
-    tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of the schedule and of --until"),
+    tz: Optional[str] = typer.Option(None, "--timezone", show_default="UTC, or the campaign file's timezone",
+                                     help="IANA time zone of the schedule and of --until"),
     until: Optional[str] = typer.Option("07:00", help="Each run stops starting iterations at this local time"),
     iterations: int = typer.Option(50, help="Iterations per run (or until the deadline)"),
     batch: int = typer.Option(10),
@@ -221,26 +261,42 @@ def deploy(
 ) -> None:
     """Create or update the Prefect deployment of the campaign flow with an overnight schedule."""
     quiet_third_party_defaults()
+    if file is not None:
+        from vitrify.cli_campaign import deploy_file
+
+        demo_only = _given(ctx, "until", "iterations", "batch", "agent", "holdout", "oracle")
+        if demo_only:
+            _fail(f"{', '.join('--' + n for n in demo_only)}: set by the campaign file when one is given (edit {file})")
+        deploy_file(file, name=name, cron=cron, timezone=tz, work_pool=work_pool, source=source)
+        return
     from pydantic import ValidationError
 
+    from agents.config import UnknownAgent
     from flows.deployment import deploy_campaign
 
+    tz = tz or "UTC"
     try:
         config = _replay_config(name, holdout, iterations, batch, oracle, agent, 0, until, tz)
+    except UnknownAgent as exc:
+        _fail(f"--agent: {exc}")
     except ValidationError as exc:
-        _fail(str(exc))
+        _fail(_validation_lines(exc))
     deployment_id = deploy_campaign(config, name=name, cron=cron, timezone=tz, work_pool=work_pool, source=source)
     console.print(
         f"deployment campaign/{name} ({deployment_id}) scheduled '{cron}' {tz}, until {until}; "
-        f"start a worker with: prefect worker start --pool {work_pool}"
+        f"start a worker with: prefect worker start --pool {work_pool}", highlight=False, markup=False,
     )
 
 
 def _run_flow(campaign_id: int) -> None:
+    from agents.loop import CampaignError
     from flows.campaign import campaign_flow
 
     started = time.perf_counter()
-    summary = campaign_flow(campaign_id)
+    try:
+        summary = campaign_flow(campaign_id)
+    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
+        _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
     elapsed = time.perf_counter() - started
     table = Table(title=f"campaign {campaign_id}")
     for col in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc", "train_size", "model_version", "seconds"):
@@ -249,12 +305,58 @@ def _run_flow(campaign_id: int) -> None:
         table.add_row(*(str(row[c]) for c in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc",
                                                 "train_size", "model_version", "seconds")))
     console.print(table)
+    _print_last_batch(campaign_id)
+    _print_lab_state(campaign_id)
     png = _plot_campaign(campaign_id)
+    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
     console.print(
         f"[bold]{summary['glasses_found']} glasses in {summary['picks']} picks[/] "
-        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}\n"
-        f"See `vitrify status` for the best candidates."
+        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
+        + (f"\nPareto front: {pareto}" if pareto.exists() else "")
+        + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        highlight=False,
     )
+
+
+def _print_lab_state(campaign_id: int) -> None:
+    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
+    from collections import Counter
+
+    from agents.loop import campaign_config
+    from db.lab import lab_queue
+    from db.models import Campaign
+    from db.session import session_scope
+
+    with session_scope() as session:
+        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
+            return
+        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
+    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
+    console.print(
+        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
+        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
+        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
+        highlight=False, markup=False,
+    )
+
+
+def _print_last_batch(campaign_id: int) -> None:
+    """The last batch with every objective and constraint, for campaigns that have them."""
+    from sqlalchemy import func, select
+
+    from agents.loop import batch_table, campaign_config, iteration_proposals
+    from db.models import Campaign, Proposal
+    from db.session import session_scope
+    from vitrify.cli_campaign import print_batch
+
+    with session_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        config = campaign_config(campaign)
+        if not config.objectives:
+            return  # the demo: its summary table says it all
+        last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
+        rows = batch_table(session, iteration_proposals(session, campaign, last), config) if last else []
+    print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
 
 
 def _plot_campaign(campaign_id: int) -> Path:
@@ -273,11 +375,16 @@ def _plot_campaign(campaign_id: int) -> Path:
     picks = list(range(1, len(found) + 1))
     curves = {"agent": found}
     if config.oracle_csv:
-        pool = ReplayOracle.from_csv(config.oracle_csv, systems=set(config.space.systems))
-        n_pool = len(pool)
-        n_glass = sum(1 for recs in pool.records.values() if recs[0].result.glass_label == 1)
-        curves["random (expected)"] = [p * n_glass / n_pool for p in picks]
-        curves["oracle"] = [min(p, n_glass) for p in picks]
+        from discovery.composition import CompositionMatrix, parse_composition
+
+        pool = ReplayOracle.from_csv(config.oracle_csv)
+        names = list(pool.records)
+        inside = config.space.build().contains_matrix(CompositionMatrix.from_compositions([parse_composition(n) for n in names]))
+        labels = [pool.records[n][0].result.glass_label for n, ok in zip(names, inside) if ok]
+        n_pool, n_glass = len(labels), sum(1 for g in labels if g == 1)
+        if n_pool:
+            curves["random (expected)"] = [p * n_glass / n_pool for p in picks]
+            curves["oracle"] = [min(p, n_glass) for p in picks]
     path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
     return plot_discovery_curves(picks, curves, path, title=f"Campaign {campaign_id}: glasses found")
 
@@ -286,23 +393,37 @@ def _plot_campaign(campaign_id: int) -> Path:
 
 
 @app.command("status")
-def status(top: int = typer.Option(10, help="How many best candidates to list")) -> None:
+def status(
+    top: int = typer.Option(10, help="How many best candidates to list"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", help="One campaign: its file, objectives and last batch"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --campaign)"),
+) -> None:
     """Campaigns, jobs and the best candidates so far, from the database alone."""
     from db.queries import best_candidates, campaign_overview, job_counts, latest_models
     from db.session import session_scope
 
+    if campaign is not None:
+        from vitrify.cli_campaign import show_campaign
+
+        show_campaign(campaign, as_json=as_json)
+        return
+    if as_json:
+        _fail("--json goes with --campaign ID")
     engine = _engine()
     with session_scope(engine) as session:
         campaigns = campaign_overview(session)
         jobs = job_counts(session)
         models = latest_models(session, limit=3)
         best = best_candidates(session, limit=top)
-    t = Table(title="campaigns")
-    for col in ("id", "name", "status", "iteration", "proposals", "glasses found", "started", "finished"):
+    from rich.text import Text
+
+    t = Table(title="campaigns (vitrify status --campaign ID for one)")
+    for col in ("id", "name / file", "objectives", "status", "iter.", "picks", "glasses", "started"):
         t.add_column(col)
     for c in campaigns:
-        t.add_row(str(c["id"]), c["name"], c["status"], f"{c['iterations_done']}/{c['iterations_planned']}",
-                  str(c["proposals"]), str(c["glasses"]), c["created_at"], c["finished_at"] or "")
+        t.add_row(str(c["id"]), Text(c["name"] + (f"\n{c['file']}" if c["file"] else "")), Text(c["objectives"]),
+                  c["status"], f"{c['iterations_done']}/{c['iterations_planned']}", str(c["proposals"]),
+                  str(c["glasses"]), c["created_at"])
     console.print(t)
     t = Table(title="jobs by kind and status")
     for col in ("kind", "status", "count"):
@@ -333,6 +454,11 @@ from vitrify.cli_lab import lab_app, serve, token_app  # noqa: E402
 from vitrify.cli_model import model_app, predict  # noqa: E402
 from vitrify.cli_replay import replay  # noqa: E402
 
+from vitrify.cli_campaign import extend, init, validate  # noqa: E402
+
+campaign_app.command("init")(init)
+campaign_app.command("validate")(validate)
+campaign_app.command("extend")(extend)
 app.add_typer(lab_app, name="lab")
 app.add_typer(token_app, name="token")
 app.command("serve")(serve)

@@ -63,14 +63,34 @@ def _run(fn):
         _fail(str(exc))
 
 
+def predicted_text(predicted: dict) -> str:
+    """``E 112+/-8 GPa`` for the predicted properties of a job (one line per property)."""
+    from discovery.properties import PROPERTIES
+    from vitrify.cli_campaign import SHORT as short
+
+    lines = []
+    for name, p in (predicted or {}).items():
+        if p.get("mean") is None or name not in PROPERTIES:
+            continue
+        unit = PROPERTIES[name].unit
+        unit = "" if unit in ("1", "probability") else f" {unit}"
+        spread = f"+/-{p['std']:.3g}" if p.get("std") else ""
+        lines.append(f"{short.get(name, name)} {p['mean']:.4g}{spread}{unit}")
+    return "\n".join(lines)
+
+
 def _print_jobs(rows: list[dict], title: str) -> None:
+    from rich.text import Text
+
     table = Table(title=title)
-    for col in ("job", "composition", "route", "campaign", "iter.", "rank", "P(glass)", "state", "released"):
+    for col in ("job", "composition", "route", "campaign", "iter.", "rank", "P(glass)", "predicted", "state", "released"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            str(r["job_id"]), r["composition"] or "", r["processing"], f"{r['campaign'] or ''} {r['campaign_id'] or ''}".strip(),
-            str(r["iteration"] or ""), str(r["rank"] or ""), "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
+            str(r["job_id"]), r["composition"] or "", r["processing"],
+            Text(f"{r['campaign'] or ''} {r['campaign_id'] or ''}".strip()),  # a campaign name is user text
+            str(r["iteration"] or ""), "" if r["rank"] is None else str(r["rank"]), "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
+            predicted_text(r.get("predicted")),
             r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] else ""), (r["released_at"] or "")[:16],
         )
     console.print(table)
