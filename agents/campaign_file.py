@@ -427,6 +427,8 @@ class CampaignDocument(_Section):
     agent: AgentSection = Field(default_factory=AgentSection)
     batch: int = Field(10, ge=1, le=MAX_BATCH)
     iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS)
+    budget: int | None = Field(None, ge=1, le=MAX_ITERATIONS * MAX_BATCH,
+                               description="compositions in all (the last batch is cut to fit)")
     until: str | None = None
     timezone: str = "UTC"
     destinations: list[Destination] = Field(min_length=1)
@@ -525,6 +527,8 @@ class CampaignDocument(_Section):
     def planned_iterations(self) -> int:
         if self.iterations is not None:
             return self.iterations
+        if self.budget is not None:
+            return -(-self.budget // self.batch)
         return UNTIL_ONLY_ITERATIONS if self.until else 8
 
     def replay(self) -> ReplayDestination | None:
@@ -540,11 +544,13 @@ class CampaignDocument(_Section):
     def holdout_systems(self) -> list[str]:
         """The replay oracle's systems the campaign can propose in: their literature outcomes
         are hidden from training (the campaign must not learn the answers beforehand)."""
+        from discovery.dataset import held_out_systems
+
         replay = self.replay()
         if replay is None:
             return []
         if self.space is None:
-            return list(replay._oracle_systems)
+            return held_out_systems(replay._oracle_systems)
         from agents.replay import ReplayOracle
         from discovery.composition import CompositionMatrix, parse_composition
 
@@ -552,7 +558,7 @@ class CampaignDocument(_Section):
         names = list(oracle.records)
         matrix = CompositionMatrix.from_compositions([parse_composition(n) for n in names])
         inside = self.space_config().build().contains_matrix(matrix)
-        return sorted({parse_composition(n).system for n, ok in zip(names, inside) if ok})
+        return held_out_systems({parse_composition(n).system for n, ok in zip(names, inside) if ok})
 
     def to_config(self, *, default_name: str = "campaign"):
         """The :class:`agents.config.CampaignConfig` this document runs as."""
@@ -585,6 +591,7 @@ class CampaignDocument(_Section):
             holdout_systems=self.holdout_systems(),
             agent=self.agent.agent_config(),
             seed=self.seed,
+            budget=self.budget,
             lab=None if lab is None else {"budget_per_night": lab.budget_per_night, "require_approval": lab.require_approval},
             until=self.until,
             timezone=self.timezone,
@@ -835,7 +842,8 @@ _OBJECTIVES_HELP = """\
 def _run_help(batch: int, iterations: int) -> str:
     lines = [("agent: ucb", f"# {' | '.join(AGENT_NAMES)}"), ("", "# or {preset: ucb, kappa: 0.5}"),
              (f"batch: {batch}", "# compositions per iteration, split between the destinations"),
-             (f"iterations: {iterations}", '# or: until: "07:00" with timezone: Europe/Berlin')]
+             (f"iterations: {iterations}", '# or: until: "07:00" with timezone: Europe/Berlin'),
+             ("", "# or: budget: N (compositions in all)")]
     return "".join(f"{key.ljust(30) if key else ' ' * 30}{comment}\n" for key, comment in lines)
 
 _TEMPLATES = {

@@ -232,6 +232,7 @@ class CampaignConfig(BaseModel):
     )
     agent: AgentConfig = Field(default_factory=AgentConfig)
     seed: int = 0
+    budget: int | None = Field(None, ge=1, description="replay/lab compositions in all; the last batch is cut to fit")
     lab: dict | None = Field(None, description="lab policy of an experiment campaign (db.lab.LabPolicy fields)")
     simulation_budget: int = Field(0, ge=0, description="MD simulations queued per iteration (0 = none)")
     simulation_preset: Literal["test", "production"] = Field(

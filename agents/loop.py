@@ -139,7 +139,6 @@ def retrain(session: Session, campaign: Campaign, iteration: int) -> ModelVersio
         study_name=study_name_for("gfa-ensemble", campaign.id),
         seed=config.seed,
         compute_metrics=settings.retrain_cv,
-        modulus_model=_modulus_model(session),
     )
     metrics = dict(trained.metrics)
     metrics["n_campaign_labels"] = int((data.sources != OutcomeSource.LITERATURE.value).sum())
@@ -166,6 +165,12 @@ def _modulus_model(session: Session):
     base = load_model(version)
     md_values, descriptors = md_results(session)
     return MDCorrectedModulus(base, md_values, descriptors).fit() if md_values else base
+
+
+def _bulk_model(session: Session):
+    """The latest registered bulk glass-forming-ability ensemble, if any."""
+    version = latest_model_version(session, kind="bulk-gfa-ensemble")
+    return None if version is None else load_model(version)
 
 
 def md_results(session: Session) -> tuple[dict, dict]:
@@ -201,7 +206,9 @@ def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, G
     ).scalars().first()
     if version is None:
         raise CampaignError(f"campaign {campaign.id} has no trained model yet")
-    return version, load_model(version)
+    # property models are model versions of their own: the latest ones score beside it
+    model = load_model(version).with_modulus(_modulus_model(session)).with_bulk(_bulk_model(session))
+    return version, model
 
 
 def propose(session: Session, campaign: Campaign, iteration: int, timings: dict | None = None) -> list[Proposal]:
@@ -224,6 +231,9 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
     context = objective_context(session, campaign, config)
     shares = config.batch_shares()
     total = sum(n for _, n in shares)
+    if config.budget is not None:
+        total = min(total, max(config.budget - _proposed_so_far(session, campaign), 0))
+        shares = _cut_shares(shares, total)
     started = time.perf_counter()
     try:
         candidates = propose_batch(
@@ -264,6 +274,24 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
         proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates},
                                           rng, incumbent, timings, context)
     return proposals
+
+
+def _proposed_so_far(session: Session, campaign: Campaign) -> int:
+    """Replay/lab proposals the campaign has made (what its ``budget`` counts)."""
+    return session.exec(
+        select(func.count()).select_from(Proposal)
+        .where(Proposal.campaign_id == campaign.id, Proposal.destination != JobKind.SIMULATION.value)
+    ).scalar_one()
+
+
+def _cut_shares(shares: list[tuple[str, int]], total: int) -> list[tuple[str, int]]:
+    """The shares, in rank order, cut so they add up to ``total``."""
+    out = []
+    for kind, n in shares:
+        take = min(n, total)
+        out.append((kind, take))
+        total -= take
+    return out
 
 
 def objective_context(session: Session, campaign: Campaign, config: CampaignConfig | None = None) -> dict:

@@ -34,42 +34,62 @@ class ReplayAnswer:
 class ReplayOracle:
     """Real outcomes keyed by canonical composition; built from a ``formula, gfa[, processing]`` CSV."""
 
-    def __init__(self, records: dict[str, list[ReplayRecord]], *, source: str):
+    def __init__(self, records: dict[str, list[ReplayRecord]], *, source: str, extra_systems=()):
         self.records = dict(records)
         self.source = source
+        # systems named in a ``system`` column (a binary edge row of a ternary pool belongs to it)
+        self.extra_systems = frozenset(extra_systems)
 
     @classmethod
     def from_csv(cls, path: Path | str, *, systems: set[str] | None = None) -> "ReplayOracle":
+        """Read ``formula, gfa`` (or ``phase``) ``[, processing, system]``; a bad row raises
+        ValueError naming its row and field."""
         path = Path(path)
         records: dict[str, list[ReplayRecord]] = defaultdict(list)
+        extra: set[frozenset] = set()
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            for i, row in enumerate(csv.DictReader(fh), start=1):
+            reader = csv.DictReader(fh)
+            columns = {c.strip() for c in reader.fieldnames or [] if c}
+            missing = [c for c in ("formula",) if c not in columns] + ([] if {"gfa", "phase"} & columns else ["gfa"])
+            if missing:
+                raise ValueError(f"missing column(s) {', '.join(missing)}; need formula, gfa [, processing, system]")
+            for i, raw in enumerate(reader, start=1):
+                row = {(k or "").strip(): v for k, v in raw.items()}
                 comp = parse_composition(row["formula"], field=f"row {i} formula")
                 if systems is not None and comp.system not in systems:
                     continue
                 if row.get("phase"):
-                    result = SynthesisResult.parse(row["phase"])
+                    result = SynthesisResult.parse(row["phase"], field=f"row {i} phase")
                 else:
-                    result = SynthesisResult.from_label(int(float(row["gfa"])))
-                records[comp.canonical].append(ReplayRecord(result, ProcessingRoute.parse(row.get("processing")), i))
-        return cls(records, source=path.name)
+                    gfa = str(row.get("gfa") or "").strip()
+                    if gfa not in ("0", "1", "0.0", "1.0"):
+                        raise ValueError(f"row {i}, field 'gfa': must be 1 or 0, got {gfa!r}")
+                    result = SynthesisResult.from_label(int(float(gfa)))
+                route = ProcessingRoute.parse(row.get("processing"), field=f"row {i} processing")
+                records[comp.canonical].append(ReplayRecord(result, route, i))
+                if row.get("system"):
+                    extra.add(frozenset(e.strip() for e in row["system"].split("-") if e.strip()))
+        return cls(records, source=path.name, extra_systems=extra)
 
     def __len__(self) -> int:
         return len(self.records)
 
     @property
     def systems(self) -> set[str]:
-        return {parse_composition(name).system for name in self.records}
+        """The chemical systems the oracle answers in (and those its ``system`` column names)."""
+        named = {"-".join(sorted(s)) for s in self.extra_systems}
+        return {parse_composition(name).system for name in self.records} | named
 
     def answer(self, canonical: str, route: ProcessingRoute | str = ProcessingRoute.UNKNOWN) -> ReplayAnswer:
         found = self.records.get(canonical)
         if not found:
             return ReplayAnswer(canonical, None, {"oracle": self.source, "reason": "no data"})
         route = ProcessingRoute(route)
-        # Prefer records made by the requested route; several records that disagree are
-        # reported (the first one answers, all are listed), never silently merged.
+        # Prefer records made by the requested route. Records that disagree are all reported;
+        # the answer is glass if any of them made a glass -- the rule the replay's pool and its
+        # random and oracle baselines count by (someone made it glassy by that route).
         matching = [r for r in found if r.route == route] or found
-        chosen = matching[0]
+        chosen = next((r for r in matching if r.result.glass_label == 1), matching[0])
         provenance = {"oracle": self.source, "row": chosen.row, "route": chosen.route.value}
         if len({r.result for r in matching}) > 1:
             provenance["conflicting_rows"] = [{"row": r.row, "result": r.result.value} for r in matching]

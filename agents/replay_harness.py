@@ -1,86 +1,33 @@
-"""Replay harness: measure a discovery agent on a labelled pool (the pool is the candidate
-set and the oracle) against random picks and the oracle.
+"""The arithmetic of a replay, and its pool: what ``vitrify replay`` reports (docs/replay.md).
 
-Public interface (also ``vitrify replay``, see docs/replay.md)::
+A replay runs the campaign itself against a table of known outcomes (flows.replay); this
+module holds what is pure about it:
 
-    pool = ReplayPool.from_csv("pool.csv")          # formula, gfa [, processing, system]
-    result = run_replay(pool, budget=200, batch=20, seeds=3, agent="ucb")
-    result.summary()                                 # the summary.json dict
-
-What one replay does
---------------------
-* **Training data** start from the literature (the shipped Sun 2017 binaries,
-  ``vitrify/data/glass_binary_v2.csv``, plus ``extra_literature``) minus every row whose
-  chemical system is one of the pool's systems or a sub-system of one (binary edges of a
-  ternary pool, ternary faces of a quaternary one) and minus every pool composition:
-  otherwise the answers leak into the prior (:func:`holdout_mask`).
-* **Per batch** (``budget / batch`` of them) and per seed: the model is retrained on
-  literature + the pool rows picked so far (source ``replay``, the pool row's route),
-  weighted by :func:`discovery.shift.campaign_sample_weights` (``shift_weights``), the
-  not-yet-picked pool rows are scored, every ensemble member's P(glass) is updated by the
-  campaign's nearby results (:func:`discovery.shift.local_campaign_posterior`,
-  ``local_posterior``), the agent's acquisition
-  (:func:`agents.proposer.acquisition_scores`) ranks them and
-  :func:`discovery.batch.select_batch` picks ``batch`` of them, excluding every
-  composition picked before (so nothing is ever picked twice). The oracle reveals their
-  labels.
-* **Random** is analytic: after m picks from a pool of N rows holding G glasses, random
-  selection finds ``m G / N`` glasses in expectation (the hypergeometric mean; exact), and
-  needs ``r (N + 1) / (G + 1)`` picks in expectation to find its r-th glass (the
-  negative-hypergeometric mean; exact). ``random_simulated`` in the summary is the mean of
-  ``seeds`` simulated random pickers, for reference.
-* **Oracle**: ``min(m, G)``.
-
-Metrics (pure functions below, unit-tested on hand-computed pools)
-------------------------------------------------------------------
-* acceleration factor ``AF = E[picks random needs to find F] / picks the agent needed to
-  find F``, F = the agent's final count (mean over seeds; the agent's picks are counted
-  at batch resolution: a batch is done as a whole);
-* enhancement factor ``EF = agent found at the budget / random expected at the budget``;
-* ``final_roc_auc``: ROC-AUC of the final model (retrained on every pick) on the pool rows
-  never picked (glass probability as the score); NaN if those rows are one class.
-
-The loop model
---------------
-Retraining happens ``budget / batch + 1`` times per seed, so it must be cheap.
-``model="fast"`` (default) is :class:`FastGlassModel`: the same composition features
-(:func:`discovery.features.featurize`, computed once per composition and cached) and the
-same three route columns as the campaign model, fed to a fixed-hyperparameter
-extremely-randomized forest (scikit-learn ExtraTrees; ``forest="random"`` for a random
-forest) whose trees are grouped into ``n_members`` sub-forests (the ensemble members:
-mean = P(glass), spread = uncertainty, members = Thompson samples) plus a
-gradient-boosting member constrained monotone in the route columns. It retrains in a few
-seconds on ~10k rows. ``model="campaign"`` uses the campaign's
-:class:`discovery.models.GlassFormingModel` through its stable API (``fit(LabelledSet)``,
-``score(CompositionMatrix, routes)``): exact, and about 10x slower per retraining.
-Any object with those two methods can be passed as a factory (``model=lambda: ...``).
+* :class:`ReplayPool`: the pool's unique compositions, their true label (glass if any record
+  says glass -- the rule the replay oracle answers by, agents.replay) and route;
+* the baselines and factors, as small pure functions unit-tested on hand-computed pools:
+  random is analytic -- after m picks from a pool of N rows holding G glasses, random
+  selection finds ``m G / N`` glasses in expectation (the hypergeometric mean) and needs
+  ``r (N + 1) / (G + 1)`` picks for its r-th glass (the negative-hypergeometric mean);
+  the oracle finds ``min(m, G)``; the acceleration factor ``AF = E[picks random needs to
+  find F] / picks the agent needed`` (F = the agent's final count, mean over seeds, at
+  batch resolution) and the enhancement factor ``EF = agent found at the budget / random
+  expected at the budget``;
+* :class:`ReplayResult` and its ``summary.json``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from agents.config import AGENT_NAMES, AGENT_PRESETS, AgentConfig
+from agents.config import AgentConfig
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
-from discovery.dataset import LabelledSet
-from discovery.models import Scores
-from agents.proposer import posterior_scores, with_members
-from discovery.shift import (
-    apply_logit_shift,
-    campaign_logit_shift,
-    campaign_sample_weights,
-    route_group,
-)
-
-REPLAY_SOURCE = "replay"
 
 
 class ReplayError(ValueError):
@@ -162,7 +109,7 @@ def batch_picks(budget: int, batch: int, n_pool: int | None = None) -> list[int]
     return out
 
 
-# ===================================================================== pool and training data
+# ===================================================================== pool
 
 
 def system_of(text: str) -> frozenset[str]:
@@ -176,23 +123,12 @@ def system_of(text: str) -> frozenset[str]:
     return frozenset(parse_composition(t).elements)
 
 
-def _read_rows(path: Path) -> list[dict]:
-    with Path(path).open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        cols = {c.strip().lower() for c in (reader.fieldnames or []) if c}
-        missing = {"formula", "gfa"} - cols
-        if missing:
-            raise ReplayError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need formula, gfa [, processing, system]")
-        return [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
-
-
 @dataclass
 class ReplayPool:
-    """Unique candidate compositions with their true label and route.
-
-    Rows with the same composition are merged: glass if any row says glass (the
-    matminer v2 convention), route = the most common route among them.
-    """
+    """Unique candidate compositions with their true label and route, read by the replay
+    oracle (agents.replay.ReplayOracle: one reader of the format). A composition's label is
+    glass if any record says glass -- what the oracle answers; its route is the most common
+    route among its records."""
 
     matrix: CompositionMatrix
     labels: np.ndarray
@@ -216,59 +152,42 @@ class ReplayPool:
         return str(values[np.argmax(counts)]) if len(values) else "unknown"
 
     @classmethod
-    def from_records(cls, records: Iterable[dict], *, source: str = "pool") -> "ReplayPool":
+    def from_csv(cls, path: str | Path) -> "ReplayPool":
+        from agents.replay import ReplayOracle
         from discovery.features import featurizable
 
-        by_name: dict[str, dict] = {}
-        systems: set[frozenset] = set()
-        n_rows = bad = 0
-        for i, row in enumerate(records, start=1):
-            n_rows += 1
-            try:
-                comp = parse_composition(row["formula"], field=f"row {i} formula")
-                label = int(float(row["gfa"]))
-                if label not in (0, 1):
-                    raise ReplayError(f"row {i}: gfa must be 1 or 0, got {row['gfa']!r}")
-                route = route_group(row.get("processing") or "unknown")
-            except (CompositionError, ValueError) as exc:
-                if isinstance(exc, ReplayError):
-                    raise
-                raise ReplayError(f"{source}: {exc}") from None
-            if row.get("system"):
-                systems.add(system_of(row["system"]))
-            systems.add(frozenset(comp.elements))
-            entry = by_name.setdefault(comp.canonical, {"comp": comp, "labels": [], "routes": []})
-            entry["labels"].append(label)
-            entry["routes"].append(route)
-        if not by_name:
-            raise ReplayError(f"{source}: the pool is empty")
-        names = list(by_name)
-        comps = [by_name[n]["comp"] for n in names]
-        matrix = CompositionMatrix.from_compositions(comps)
+        path = Path(path)
+        try:
+            oracle = ReplayOracle.from_csv(path)
+        except (CompositionError, ValueError, KeyError) as exc:
+            raise ReplayError(f"{path.name}: {exc}") from None
+        if not len(oracle):
+            raise ReplayError(f"{path.name}: the pool is empty")
+        names = list(oracle.records)
+        matrix = CompositionMatrix.from_compositions([parse_composition(n) for n in names])
         ok = featurizable(matrix)
-        bad = int((~ok).sum())
         keep = np.flatnonzero(ok)
         names = [names[i] for i in keep]
-        labels = np.array([max(by_name[n]["labels"]) for n in names], dtype=int)
-        routes = []
-        conflicts = 0
-        for n in names:
-            r = by_name[n]["routes"]
-            vals, cnt = np.unique(r, return_counts=True)
+        labels, routes, conflicts = [], [], 0
+        for name in names:
+            records = oracle.records[name]
+            answer = oracle.answer(name)
+            labels.append(int(answer.result.glass_label == 1))
+            groups = [r.route.model_group for r in records]
+            vals, cnt = np.unique(groups, return_counts=True)
             routes.append(str(vals[np.argmax(cnt)]))
-            conflicts += len(set(by_name[n]["labels"])) > 1
+            conflicts += len({r.result.glass_label for r in records}) > 1
+        systems = {frozenset(parse_composition(n).elements) for n in names} | set(oracle.extra_systems)
+        n_rows = sum(len(v) for v in oracle.records.values())
         stats = {
             "rows": n_rows,
-            "unique_compositions": len(by_name),
-            "merged_duplicates": n_rows - len(by_name),
+            "unique_compositions": len(oracle.records),
+            "merged_duplicates": n_rows - len(oracle.records),
             "conflicting_labels_merged_to_glass": conflicts,
-            "dropped_unfeaturizable": bad,
+            "dropped_unfeaturizable": int((~ok).sum()),
         }
-        return cls(matrix.take(keep), labels, np.array(routes, dtype=object), frozenset(systems), names, source, stats)
-
-    @classmethod
-    def from_csv(cls, path: str | Path) -> "ReplayPool":
-        return cls.from_records(_read_rows(Path(path)), source=Path(path).name)
+        return cls(matrix.take(keep), np.array(labels, dtype=int), np.array(routes, dtype=object), frozenset(systems),
+                   names, path.name, stats)
 
     def system_names(self) -> list[str]:
         """Maximal systems (not contained in another pool system), e.g. ['Al-Ni-Zr']."""
@@ -276,248 +195,7 @@ class ReplayPool:
         return sorted("-".join(sorted(s)) for s in maximal)
 
 
-def shipped_literature_paths() -> list[Path]:
-    """The project's shipped labelled literature sets (training data of every replay)."""
-    from vitrify.settings import SHIPPED_BINARY_DATA
-
-    return [SHIPPED_BINARY_DATA]
-
-
-def read_labelled(path: str | Path, *, source: str = "literature") -> LabelledSet:
-    """A ``formula, gfa [, processing]`` CSV as a LabelledSet (rows that cannot be parsed are skipped)."""
-    comps, routes, labels = [], [], []
-    for row in _read_rows(Path(path)):
-        try:
-            comp = parse_composition(row["formula"])
-        except CompositionError:
-            continue
-        comps.append(comp)
-        routes.append(route_group(row.get("processing") or "unknown"))
-        labels.append(int(float(row["gfa"])))
-    return LabelledSet(comps, np.array(routes, dtype=object), np.array(labels, dtype=int),
-                       np.full(len(comps), source, dtype=object))
-
-
-def concat(sets: Sequence[LabelledSet]) -> LabelledSet:
-    sets = [s for s in sets if len(s)]
-    if not sets:
-        return LabelledSet([], np.zeros(0, object), np.zeros(0, int), np.zeros(0, object))
-    return LabelledSet(
-        [c for s in sets for c in s.compositions],
-        np.concatenate([s.routes for s in sets]),
-        np.concatenate([s.labels for s in sets]),
-        np.concatenate([s.sources for s in sets]),
-    )
-
-
-def holdout_mask(data: LabelledSet, pool: ReplayPool) -> np.ndarray:
-    """True for training rows to drop: the row's system is a (sub-)system of a pool
-    system with >= 2 elements (so binary edges of a ternary pool go too), or the row's
-    composition is in the pool."""
-    systems = list(pool.systems)
-    pool_names = set(pool.names)
-    cache: dict[tuple, bool] = {}
-    out = np.zeros(len(data), dtype=bool)
-    for i, comp in enumerate(data.compositions):
-        els = comp.elements
-        hit = cache.get(els)
-        if hit is None:
-            s = frozenset(els)
-            hit = cache[els] = len(s) >= 2 and any(s <= p for p in systems)
-        out[i] = hit or comp.canonical in pool_names
-    return out
-
-
-def training_literature(pool: ReplayPool, extra_literature: Sequence[str | Path | LabelledSet] = (),
-                        *, shipped: bool = True) -> tuple[LabelledSet, dict]:
-    """Literature rows the replay may train on, and what was removed."""
-    parts = [read_labelled(p) for p in (shipped_literature_paths() if shipped else [])]
-    for extra in extra_literature:
-        parts.append(extra if isinstance(extra, LabelledSet) else read_labelled(extra))
-    data = concat(parts)
-    drop = holdout_mask(data, pool)
-    kept = data.subset(~drop)
-    # Deduplicate by (composition, route): glass if any record says glass (as the pool).
-    seen: dict[tuple[str, str], int] = {}
-    keep_idx, labels = [], kept.labels.copy()
-    for i, (name, route) in enumerate(zip(kept.canonical, kept.routes)):
-        j = seen.get((name, route))
-        if j is None:
-            seen[(name, route)] = i
-            keep_idx.append(i)
-        else:
-            labels[j] = max(labels[j], labels[i])
-    kept = LabelledSet(kept.compositions, kept.routes, labels, kept.sources).subset(np.array(keep_idx, dtype=int))
-    info = {"literature_rows": len(data), "removed_pool_systems_and_edges": int(drop.sum()), "training_rows": len(kept)}
-    return kept, info
-
-
-# ===================================================================== the fast loop model
-
-ROUTE_COLUMNS = ("route_known", "route_sputtering", "route_casting")
-
-
-def route_columns(routes: Sequence[str]) -> np.ndarray:
-    """(route_known, route_sputtering, route_casting) per row, as the campaign model encodes them."""
-    g = np.array([route_group(r) for r in routes], dtype=object)
-    return np.column_stack([(g != "unknown"), (g == "sputtering"), (g == "casting")]).astype(float)
-
-
-class FeatureCache:
-    """discovery.features.featurize rows keyed by canonical composition (computed once)."""
-
-    def __init__(self):
-        self.rows: dict[str, np.ndarray] = {}
-
-    def get(self, matrix: CompositionMatrix, names: Sequence[str] | None = None) -> np.ndarray:
-        from discovery.features import featurize
-
-        names = list(names) if names is not None else matrix.canonical_names()
-        missing = [i for i, n in enumerate(names) if n not in self.rows]
-        if missing:
-            feats = featurize(matrix.take(np.array(missing)))
-            for i, row in zip(missing, feats):
-                self.rows[names[i]] = row
-        return np.vstack([self.rows[n] for n in names]) if names else np.zeros((0, 0))
-
-
-class FastGlassModel:
-    """Cheap retrainable GFA ensemble for replay loops (see the module docstring).
-
-    Same inputs as the campaign model (composition features + route columns) and the same
-    output type (:class:`discovery.models.Scores`).
-    """
-
-    def __init__(self, *, n_members: int = 5, trees_per_member: int = 20, gb_member: bool = True,
-                 forest: str = "extra", min_samples_leaf: int = 1, max_features: float = 0.5,
-                 random_state: int = 0, cache: FeatureCache | None = None):
-        if forest not in ("extra", "random"):
-            raise ValueError(f"forest must be 'extra' or 'random', got {forest!r}")
-        self.forest = forest
-        self.n_members = n_members
-        self.trees_per_member = trees_per_member
-        self.gb_member = gb_member
-        self.min_samples_leaf = min_samples_leaf
-        self.max_features = max_features
-        self.random_state = random_state
-        self.cache = cache if cache is not None else FeatureCache()
-
-    def _design(self, matrix: CompositionMatrix, routes, names=None) -> np.ndarray:
-        n = len(matrix)
-        if routes is None or isinstance(routes, str):
-            routes = [routes or "unknown"] * n
-        return np.hstack([self.cache.get(matrix, names), route_columns(list(routes))])
-
-    def fit(self, data: LabelledSet) -> "FastGlassModel":
-        from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
-
-        from discovery.features import featurizable
-
-        matrix = data.matrix()
-        ok = featurizable(matrix)
-        idx = np.flatnonzero(ok)
-        canonical = data.canonical  # a property: compute once
-        names = [canonical[i] for i in idx]
-        X = self._design(matrix.take(idx), np.asarray(data.routes)[idx], names)
-        y = np.asarray(data.labels)[idx]
-        w = None if data.weights is None else np.asarray(data.weights, dtype=float)[idx]
-        if len(np.unique(y)) < 2:
-            raise ReplayError("training data need both glass and non-glass rows")
-        forest = ExtraTreesClassifier if self.forest == "extra" else RandomForestClassifier
-        self.forest_ = forest(
-            n_estimators=self.n_members * self.trees_per_member, min_samples_leaf=self.min_samples_leaf,
-            max_features=self.max_features, random_state=self.random_state, n_jobs=1,
-        ).fit(X, y, sample_weight=w)
-        self.gb_ = None
-        if self.gb_member:
-            cst = [0] * (X.shape[1] - 3) + [0, 1, -1]  # sputtering never lowers, casting never raises P(glass)
-            self.gb_ = HistGradientBoostingClassifier(
-                max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=10, monotonic_cst=cst,
-                early_stopping=False, random_state=self.random_state,
-            ).fit(X, y, sample_weight=w)
-        self.n_train_ = int(len(y))
-        self.n_unfeaturizable_ = int((~ok).sum())
-        return self
-
-    @property
-    def member_names(self) -> tuple[str, ...]:
-        return tuple(f"rf{k}" for k in range(self.n_members)) + (("gb",) if self.gb_member else ())
-
-    def score(self, matrix: CompositionMatrix, routes="unknown", *, names=None) -> Scores:
-        X = self._design(matrix, routes, names)
-        trees = self.forest_.estimators_
-        k = self.trees_per_member
-        members = []
-        for m in range(self.n_members):
-            p = np.zeros(len(X))
-            for t in trees[m * k : (m + 1) * k]:
-                p += t.predict_proba(X)[:, 1]
-            members.append(p / k)
-        if self.gb_ is not None:
-            members.append(self.gb_.predict_proba(X)[:, 1])
-        members = np.vstack(members)
-        prob = members.mean(axis=0)
-        eps = 1e-6
-        p_gfa = np.log((prob + eps) / (1 - prob + eps))
-        nan = np.full(len(X), np.nan)
-        return Scores(p_gfa, prob, members.std(axis=0), nan, nan.copy(), members=members)
-
-
-def shifted_scores(scores: Scores, shift: float) -> Scores:
-    """``scores`` with every member's P(glass) moved by a logit ``shift``
-    (:func:`discovery.shift.campaign_logit_shift`); mean and spread recomputed."""
-    if shift == 0:
-        return scores
-    members = scores.members if scores.members is not None else scores.glass_probability[None, :]
-    return with_members(scores, apply_logit_shift(members, shift), single_member_uncertainty=scores.uncertainty)
-
-
-def make_model_factory(model: str | Callable[[], object], seed: int, cache: FeatureCache,
-                       model_options: dict | None = None) -> Callable[[], object]:
-    if callable(model):
-        return model
-    if model == "fast":
-        return lambda: FastGlassModel(random_state=seed, cache=cache, **(model_options or {}))
-    if model == "campaign":
-        from discovery.models import GlassFormingModel
-
-        return lambda: GlassFormingModel()
-    raise ReplayError(f"unknown model {model!r}: fast | campaign | a factory")
-
-
-# ===================================================================== agents
-
-# The agent settings behind each ``--agent`` name are defined once, in agents.config
-# (AGENT_PRESETS, imported above): a replay and a campaign given the same name run the same agent.
-
-
-def agent_config(agent: str | AgentConfig) -> AgentConfig:
-    if isinstance(agent, AgentConfig):
-        return agent
-    if agent not in AGENT_NAMES:
-        raise ReplayError(f"unknown agent {agent!r}; known: {', '.join(AGENT_NAMES)}")
-    return AGENT_PRESETS[agent]
-
-
-@dataclass
-class _SeedRun:
-    seed: int
-    rng: np.random.Generator
-    model_factory: Callable[[], object]
-    picked: list[int] = field(default_factory=list)
-    predicted: list[float] = field(default_factory=list)  # model P(glass) of each pick when it was picked
-    fit_seconds: float = 0.0
-    final_auc: float = math.nan
-
-
-def _training_set(literature: LabelledSet, pool: ReplayPool, picked: list[int]) -> LabelledSet:
-    picks = LabelledSet(
-        [pool.matrix.composition(i) for i in picked],
-        pool.routes[picked] if picked else np.zeros(0, object),
-        pool.labels[picked] if picked else np.zeros(0, int),
-        np.full(len(picked), REPLAY_SOURCE, dtype=object),
-    )
-    return concat([literature, picks])
+# ===================================================================== result
 
 
 @dataclass
@@ -568,7 +246,7 @@ class ReplayResult:
             "acceleration_factor": num(af),
             "enhancement_factor": num(ef),
             "final_roc_auc": num(np.mean(aucs)) if aucs else None,
-            "agent": self.agent.model_dump(),
+            "agent": self.agent.model_dump(),  # the resolved preset (agents.config.AGENT_PRESETS)
             "seeds": len(self.agent_curves),
             "found_per_seed": {"agent": self.agent_curves},
             "random_simulated": {
@@ -585,160 +263,6 @@ class ReplayResult:
             "seconds": round(self.seconds, 2),
             **self.settings,
         }
-
-
-def _auc(labels: np.ndarray, score: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(labels) == 0 or len(np.unique(labels)) < 2:
-        return math.nan
-    return float(roc_auc_score(labels, score))
-
-
-def _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc) -> None:
-    """The batch loop of :func:`run_replay` (all seeds advance batch by batch)."""
-    from agents.proposer import acquisition_scores
-    from discovery.batch import select_batch
-
-    n, g, names = len(pool), pool.n_glass, pool.names
-    done = 0
-    for b, target in enumerate(picks):
-        k = target - done
-        agent = cfg.for_batch(b + 1, len(picks))  # greedy in its final batches if so configured
-        for run in runs:
-            remaining = np.setdiff1d(np.arange(n), np.array(run.picked, dtype=int), assume_unique=True)
-            if agent.name == "random":
-                chosen = run.rng.permutation(remaining)[:k]
-            else:
-                fitted = train(run)
-                s, raw = score(fitted, remaining, run)
-                incumbent = 1.0 if pool.labels[run.picked].sum() > 0 else 0.5
-                acq = acquisition_scores(agent, s, incumbent=incumbent, rng=run.rng)
-                acq = np.where(np.isfinite(acq), acq, -np.inf)
-                sub = select_batch(
-                    pool.matrix.take(remaining), acq, k,
-                    exclude={names[i] for i in run.picked},
-                    diversity=agent.diversity, explore_fraction=agent.explore_fraction,
-                    uncertainty=s.uncertainty, rng=run.rng,
-                )
-                chosen = remaining[sub]
-                run.predicted.extend(float(v) for v in raw[sub])
-            assert not set(chosen.tolist()) & set(run.picked), "re-pick"
-            run.picked.extend(int(i) for i in chosen)
-        done = target
-        if on_batch is not None:
-            curves = [curve_from_labels(pool.labels[r.picked], [target])[0] for r in runs]
-            on_batch({
-                "batch": b + 1, "picks": target, "agent": float(np.mean(curves)),
-                "random": float(random_expected_found([target], n, g)[0]), "oracle": int(min(target, g)),
-                "seconds": round(time.perf_counter() - started, 1),
-            })
-
-    for run in runs:
-        if final_auc:
-            rest = np.setdiff1d(np.arange(n), np.array(run.picked, dtype=int), assume_unique=True)
-            if len(rest) and len(np.unique(pool.labels[rest])) == 2:
-                fitted = train(run)
-                run.final_auc = _auc(pool.labels[rest], score(fitted, rest, run)[0].glass_probability)
-
-
-def run_replay(
-    pool: ReplayPool,
-    *,
-    budget: int,
-    batch: int,
-    seeds: int = 1,
-    agent: str | AgentConfig = "ucb",
-    model: str | Callable[[], object] = "fast",
-    extra_literature: Sequence[str | Path | LabelledSet] = (),
-    shipped_literature: bool = True,
-    shift_weights: bool | dict = True,
-    local_posterior: bool | dict = True,
-    calibration: bool | dict = False,
-    final_auc: bool = True,
-    model_options: dict | None = None,
-    cache: FeatureCache | None = None,
-    on_batch: Callable[[dict], None] | None = None,
-) -> ReplayResult:
-    """Replay ``agent`` on ``pool`` (see the module docstring). Seeds 0..seeds-1.
-
-    ``shift_weights``: True = :func:`discovery.shift.campaign_sample_weights` with its
-    defaults, a dict = those keyword arguments, False = unweighted training.
-    ``local_posterior``: likewise for :func:`discovery.shift.local_campaign_posterior`.
-    ``calibration``: likewise for :func:`discovery.shift.campaign_logit_shift` (off by default:
-    it did not help on the tuning pools; bench/bench_replay.py measures it on the sputtered pool).
-    ``model``: ``"fast"`` (:class:`FastGlassModel`, ``model_options`` its keyword
-    arguments), ``"campaign"`` (:class:`discovery.models.GlassFormingModel`) or a factory.
-    ``on_batch`` is called after every batch with a dict (picks, agent, random, oracle).
-    """
-    started = time.perf_counter()
-    cfg = agent_config(agent)
-    if seeds < 1:
-        raise ReplayError("seeds must be >= 1")
-    n = len(pool)
-    picks = batch_picks(budget, batch, n)
-    literature, train_info = training_literature(pool, extra_literature, shipped=shipped_literature)
-    if len(np.unique(literature.labels)) < 2:
-        raise ReplayError("after removing the pool's systems the literature has fewer than two classes")
-    weight_kwargs = shift_weights if isinstance(shift_weights, dict) else {}
-    local_kwargs = local_posterior if isinstance(local_posterior, dict) else {}
-    calibration_kwargs = calibration if isinstance(calibration, dict) else {}
-    campaign_route = pool.campaign_route
-    cache = cache if cache is not None else FeatureCache()
-    runs = [_SeedRun(s, np.random.default_rng([s, 7919]), make_model_factory(model, s, cache, model_options))
-            for s in range(seeds)]
-    names = pool.names
-
-    def train(run: _SeedRun):
-        data = _training_set(literature, pool, run.picked)
-        if shift_weights is not False:
-            data.weights = campaign_sample_weights(data.sources, data.routes, campaign_route, **weight_kwargs)
-        t = time.perf_counter()
-        fitted = run.model_factory().fit(data)
-        run.fit_seconds += time.perf_counter() - t
-        return fitted
-
-    def score(fitted, rows: np.ndarray, run: _SeedRun) -> tuple[Scores, np.ndarray]:
-        """Scores of pool ``rows`` after the campaign corrections, and the model's own P(glass)."""
-        sub = pool.matrix.take(rows)
-        if isinstance(fitted, FastGlassModel):
-            out = fitted.score(sub, pool.routes[rows], names=[names[i] for i in rows])
-        else:
-            out = fitted.score(sub, pool.routes[rows])
-        raw = out.glass_probability
-        picked = run.picked
-        if calibration is not False and run.predicted:
-            shift = campaign_logit_shift(run.predicted, pool.labels[picked], **calibration_kwargs)
-            out = shifted_scores(out, shift)
-        if local_posterior is not False and picked:
-            out = posterior_scores(out, sub, pool.matrix.take(picked), pool.labels[picked], **local_kwargs)
-        return out, raw
-
-    from threadpoolctl import threadpool_limits
-
-    # One thread per BLAS/OpenMP pool: on a shared 2-core machine OpenMP's spinning threads
-    # (HistGradientBoosting) make a fit ~20x slower in CPU time than single-threaded.
-    with threadpool_limits(limits=1):
-        _loop(runs, picks, pool, cfg, train, score, on_batch, started, final_auc)
-
-    rs_rng = np.random.default_rng(12345)
-    random_sim = [curve_from_labels(pool.labels[rs_rng.permutation(n)[: picks[-1]]], picks) for _ in range(seeds)]
-    settings = {
-        "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
-        "model_options": model_options or {},
-        "shift_weights": (weight_kwargs or "defaults") if shift_weights is not False else None,
-        "local_posterior": (local_kwargs or "defaults") if local_posterior is not False else None,
-        "calibration": (calibration_kwargs or "defaults") if calibration is not False else None,
-        "training": train_info,
-        "fit_seconds_per_seed": [round(r.fit_seconds, 2) for r in runs],
-    }
-    return ReplayResult(
-        pool=pool, agent=cfg, budget=budget, batch=batch, picks=picks,
-        agent_curves=[curve_from_labels(pool.labels[r.picked], picks) for r in runs],
-        random_simulated=random_sim, final_auc=[r.final_auc for r in runs],
-        seconds=time.perf_counter() - started, settings=settings,
-        picked=[[names[i] for i in r.picked] for r in runs],
-    )
 
 
 def write_outputs(result: ReplayResult, out_dir: str | Path) -> tuple[Path, Path]:

@@ -377,7 +377,20 @@ class CompositionMatrix:
         return Composition.from_fractions({e: f for e, f in zip(self.elements, self.fractions[i]) if f > 0})
 
     def canonical_names(self) -> list[str]:
-        return [canonical_name(self.elements, row) for row in self.fractions]
+        """:func:`canonical_name` of every row (only the present elements are formatted:
+        a matrix over dozens of elements has a handful per row)."""
+        order = sorted(range(len(self.elements)), key=lambda j: self.elements[j])
+        els = [self.elements[j] for j in order]
+        f = self.fractions[:, order]
+        out = []
+        for row, cols in zip(f, (np.flatnonzero(r) for r in f > 0)):
+            parts = []
+            for j in cols:
+                pct = 100.0 * float(row[j])
+                if round(pct, CANONICAL_DECIMALS) > 0:
+                    parts.append(f"{els[j]}{_format_percent(pct)}")
+            out.append("".join(parts))
+        return out
 
     def systems(self) -> list[str]:
         present = self.fractions > 0

@@ -75,6 +75,22 @@ class LabelledSet:
         return hashlib.sha256("".join(map(repr, rows)).encode()).hexdigest()
 
 
+def held_out_systems(systems) -> list[str]:
+    """The hold-out rule of a replay (an after-the-fact experiment): every system it can
+    answer in and each of that system's sub-systems with two or more elements (the binary
+    edges of a ternary, the ternary faces of a quaternary). Their literature is hidden from
+    training, or the answers leak into the prior: the Sun 2017 binaries are on a 1 at.%
+    grid, so an edge composition of a ternary pool almost always has a training twin."""
+    from itertools import combinations
+
+    out: set[str] = set()
+    for system in systems:
+        els = sorted({e.strip() for e in str(system).split("-") if e.strip()})
+        for k in range(2, len(els) + 1):
+            out.update("-".join(c) for c in combinations(els, k))
+    return sorted(out)
+
+
 def with_canonical_compositions(frame, column: str = "formula"):
     """Rows of a pandas DataFrame whose ``column`` parses as a composition, with added
     ``composition`` (canonical name) and ``system`` columns; unparsable rows are dropped."""

@@ -30,6 +30,7 @@ from discovery.composition import CompositionMatrix
 
 NEAR_AT_PCT = 5.0
 FAR_AT_PCT = 15.0
+_TREE_FROM = 256  # queries of one element set from which a k-d tree pays
 
 
 @dataclass
@@ -48,8 +49,8 @@ class DomainAssessment:
 class TrainingDomain:
     """The compositions a model was trained on, for :meth:`assess`."""
 
-    def __init__(self, matrix: CompositionMatrix):
-        names = np.array(matrix.canonical_names(), dtype=object)
+    def __init__(self, matrix: CompositionMatrix, names=None):
+        names = np.array(matrix.canonical_names() if names is None else list(names), dtype=object)
         _, first = np.unique(names, return_index=True)
         first = np.sort(first)
         used = matrix.fractions[first].sum(axis=0) > 0
@@ -85,11 +86,18 @@ class TrainingDomain:
         ti = [index[q_elements[i]] for i in qi]
         t_shared = self.fractions[:, ti].toarray().astype(np.float64)
         rest = np.sqrt(np.maximum(self.sq_norms - np.einsum("ij,ij->i", t_shared, t_shared), 0.0))
-        points = np.zeros((len(self), len(q_elements) + 1))
-        points[:, qi] = t_shared
-        points[:, -1] = rest
-        queries = np.hstack([q, np.zeros((len(q), 1))])
-        _, best = cKDTree(points).query(queries, k=1)
+        if len(q) < _TREE_FROM:
+            # a few queries (a prediction file of many systems): a k-d tree's build costs more
+            # than the distances themselves
+            d2 = (np.einsum("ij,ij->i", q, q)[:, None] + self.sq_norms[None, :]
+                  - 2.0 * (q[:, qi] @ t_shared.T))
+            best = np.argmin(d2, axis=1)
+        else:
+            points = np.zeros((len(self), len(q_elements) + 1))
+            points[:, qi] = t_shared
+            points[:, -1] = rest
+            queries = np.hstack([q, np.zeros((len(q), 1))])
+            _, best = cKDTree(points).query(queries, k=1)
         # the at.% to move to the nearest row: half the L1 distance over the union of elements
         # (training rows sum to 1: what they hold outside the shared columns is 1 - their share)
         tb = t_shared[best]

@@ -612,11 +612,12 @@ class GlassFormingModel:
         self.fit_design(X, data.labels[usable], weights, keep=keep, n_unfeaturizable=self.n_unfeaturizable_)
         return self.with_domain(matrix.take(np.flatnonzero(usable)))
 
-    def with_domain(self, matrix: CompositionMatrix) -> "GlassFormingModel":
-        """Remember the training compositions (for :meth:`assess_domain`)."""
+    def with_domain(self, matrix: CompositionMatrix, names=None) -> "GlassFormingModel":
+        """Remember the training compositions (for :meth:`assess_domain`); ``names``: their
+        canonical names when the caller has them."""
         from discovery.domain import TrainingDomain
 
-        self.domain_ = TrainingDomain(matrix)
+        self.domain_ = TrainingDomain(matrix, names)
         return self
 
     def __getstate__(self) -> dict:

@@ -102,7 +102,9 @@ def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, *, de
         if len(scored):
             sub = matrix.take(np.flatnonzero(ok))
             cols["composition"][scored] = np.array(sub.canonical_names(), dtype=object)
-            s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs)
+            # one chunk per thread: a prediction file is usually smaller than the proposer's chunks
+            chunk = max(1000, -(-len(sub) // max(n_jobs, 1)))
+            s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs, chunk_size=chunk)
             cols["p_gfa"][scored] = s.p_gfa
             cols["glass_probability"][scored] = s.glass_probability
             cols["glass_probability_uncertainty"][scored] = s.uncertainty

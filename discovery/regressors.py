@@ -175,7 +175,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "rf_n_estimators": 150,
     "rf_min_samples_leaf": 2,
     "rf_max_features": 0.5,
-    "et_n_estimators": 80,
+    "et_n_estimators": 50,
     "et_min_samples_leaf": 3,
     "et_max_features": 0.5,
     "gb_max_iter": 200,

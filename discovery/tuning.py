@@ -240,6 +240,39 @@ def _clean_metrics(values: dict) -> dict:
     return out
 
 
+class DesignRowCache:
+    """Design-matrix rows by (composition, route) for one liquidus estimator: a campaign
+    retrains after every batch on the same literature plus a few new rows, and featurizing
+    the literature (base features, element statistics, liquidus) is a second or two each
+    time. Rows depend only on composition, route and the liquidus, so reuse is exact."""
+
+    def __init__(self, max_rows: int = 200_000):
+        import threading
+
+        self.max_rows = max_rows
+        self._rows: dict[tuple, np.ndarray] = {}
+        self._liquidus = None
+        self._lock = threading.Lock()
+
+    def design(self, model, matrix, names, routes) -> np.ndarray:
+        with self._lock:
+            if self._liquidus is not model.liquidus or len(self._rows) > self.max_rows:
+                self._rows, self._liquidus = {}, model.liquidus
+            keys = list(zip(names, map(str, routes)))
+            missing = [i for i, k in enumerate(keys) if k not in self._rows]
+        if missing:
+            idx = np.asarray(missing)
+            fresh = model.design_matrix(matrix.take(idx), np.asarray(routes, dtype=object)[idx])
+            with self._lock:
+                for i, row in zip(missing, fresh):
+                    self._rows[keys[i]] = row
+        with self._lock:
+            return np.vstack([self._rows[k] for k in keys]) if keys else np.zeros((0, len(model.feature_names)))
+
+
+_DESIGN_ROWS = DesignRowCache()
+
+
 def train_gfa_model(
     data: LabelledSet,
     *,
@@ -283,7 +316,8 @@ def train_gfa_model(
         raise ValueError("training data need both glass and non-glass labels")
     template = GlassFormingModel(GFAEnsemble(random_state=seed), liquidus=liquidus)
     template.liquidus = template._liquidus()
-    X = template.design_matrix(clean.matrix(), clean.routes)
+    matrix = clean.matrix()
+    X = _DESIGN_ROWS.design(template, matrix, clean.canonical, clean.routes)
     svm_cols = np.asarray(template.svm_columns())
     y = clean.labels
     groups = clean.systems
@@ -355,7 +389,7 @@ def train_gfa_model(
                 metrics[f"grouped_cv_{member}_roc_auc"] = per[member]["roc_auc"]
     before = time.perf_counter()
     model.fit_design(X, y, weights, keep=own, n_unfeaturizable=n_unfeaturizable)
-    model.with_domain(clean.matrix())
+    model.with_domain(matrix, clean.canonical)
     fit_seconds = time.perf_counter() - before
     metrics.update({
         "n_train": model.n_train_,

@@ -327,6 +327,10 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
             t0 = time.perf_counter()
             proposed = propose_task(campaign_id, iteration)
             batch = proposed["batch"]
+            if not batch:
+                stop_reason = "budget spent" if config.budget is not None else "no candidates left"
+                print(f"nothing left to propose ({stop_reason}): no new iteration")
+                break
             lab = lab_task(campaign_id, iteration) if to_lab else _NO_LAB
             if lab["stop_requested"]:
                 stop_reason = "stopped by an operator"

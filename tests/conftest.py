@@ -24,7 +24,6 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.pop("VITRIFY_DATABASE_URL", None)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -100,13 +99,11 @@ def binary_data_path() -> Path:
 
 @pytest.fixture(scope="session")
 def modulus_model():
-    """(fitted discovery.modulus.ModulusEnsemble, its ModulusData) on the real measured moduli.
-
-    The one place tests read the moduli: they still live in ../shared/data (Xiong 2020, DMREF),
-    read at run time, not shipped; when they move into the repository, repoint this fixture."""
+    """(fitted discovery.modulus.ModulusEnsemble, its ModulusData) on the real measured moduli
+    shipped in the literature table (Xiong 2020, DMREF v5)."""
     from discovery.modulus import ModulusEnsemble, load_modulus_data
 
-    data = load_modulus_data(SHARED_DATA)
+    data = load_modulus_data()
     return ModulusEnsemble().fit(data), data
 
 

@@ -31,7 +31,6 @@ def test_an_agent_name_means_the_same_settings_everywhere(tmp_path):
     agents are one definition (agents.config.AGENT_PRESETS)."""
     from agents.campaign_file import parse_campaign_text
     from agents.config import AGENT_NAMES, AGENT_PRESETS, UnknownAgent, agent_preset
-    from agents.replay_harness import agent_config
     from vitrify.cli import _replay_config
     from vitrify.settings import SHIPPED_BINARY_DATA
 
@@ -39,7 +38,7 @@ def test_an_agent_name_means_the_same_settings_everywhere(tmp_path):
     for name in AGENT_NAMES:
         demo = _replay_config("n", ["Cu-Zr"], 2, 3, SHIPPED_BINARY_DATA, name, 0, None, "UTC")
         text = f"space: {{systems: [Cu-Zr], step: 5}}\nagent: {name}\ndestinations: [{{kind: lab}}]\n"
-        assert demo.agent == agent_config(name) == parse_campaign_text(text).to_config().agent == AGENT_PRESETS[name]
+        assert demo.agent == agent_preset(name) == parse_campaign_text(text).to_config().agent == AGENT_PRESETS[name]
     # an explicit flag or key overrides one setting of the preset, nothing else
     demo = _replay_config("n", ["Cu-Zr"], 2, 3, SHIPPED_BINARY_DATA, "ucb", 0, None, "UTC", exploit_final=0)
     assert demo.agent == AGENT_PRESETS["ucb"].model_copy(update={"exploit_final_batches": 0})

@@ -186,7 +186,7 @@ def test_candidate_files_are_checked_row_by_row(tmp_path):
     cands = config.space.build()
     assert cands.size() == 2 and cands.contains("Cu64Zr36") and not cands.contains("Cu60Zr40")
     (tmp_path / "cands.csv").write_text("formula\nCu50Zr50\nCu50Qx50\n")
-    assert any(p.startswith("space.candidates: cands.csv: row 2: unknown element(s) Qx") for p in _problems(text, tmp_path))
+    assert any(p.startswith("space.candidates: cands.csv: row 2: unknown element Qx") for p in _problems(text, tmp_path))
     both = text.replace("{candidates: cands.csv}", "{candidates: cands.csv, step: 1}")
     (tmp_path / "cands.csv").write_text("formula\nCu50Zr50\n")
     assert "space.step: not used with candidates (the list is searched as it is)" in _problems(both, tmp_path)

@@ -135,11 +135,13 @@ def test_two_goals_by_hypervolume_improvement_over_the_observed_front():
 
 def test_a_property_no_model_predicts_stops_the_proposal(binary_data_path):
     """A real (fast) GFA model without a modulus model: E is NaN everywhere."""
-    from agents.replay_harness import FastGlassModel, read_labelled
+    from discovery.evaluation import load_labelled_csv as read_labelled
+    from discovery.models import GFAEnsemble, GlassFormingModel
     from discovery.space import SearchSpace
 
     data = read_labelled(binary_data_path)
-    model = FastGlassModel(n_members=2, trees_per_member=5, gb_member=False).fit(data.subset(np.arange(len(data)) % 10 == 0))
+    model = GlassFormingModel(GFAEnsemble(members=("svm", "et"), et_members=2, et_trees_per_member=5)).fit(
+        data.subset(np.arange(len(data)) % 10 == 0))
     space = SearchSpace.from_systems(["Cu-Zr"], step=5.0)
     common = dict(exclude=set(), route="unknown", agent=AGENT_PRESETS["ucb"], rng=np.random.default_rng(0))
     with pytest.raises(ObjectiveUnavailable, match="youngs_modulus_gpa .* no model predicts it yet"):

@@ -1,5 +1,6 @@
-"""Replay harness: metric arithmetic on hand-computable pools, and `vitrify replay` end to end
-on a small real pool (two binary systems of the shipped Sun 2017 data)."""
+"""Replay: metric arithmetic on hand-computable pools; `vitrify replay` end to end on a small
+real pool (two binary systems of the shipped Sun 2017 data), as the real campaign it is --
+the same batches as `vitrify campaign run` on the campaign file `campaign init --replay` writes."""
 
 from __future__ import annotations
 
@@ -17,14 +18,10 @@ from agents.replay_harness import (
     batch_picks,
     curve_from_labels,
     enhancement_factor,
-    holdout_mask,
     oracle_found,
     picks_needed,
     random_expected_found,
     random_expected_picks_to_reach,
-    read_labelled,
-    run_replay,
-    training_literature,
 )
 from discovery.composition import parse_composition
 
@@ -90,9 +87,9 @@ def _write_pool(path, rows):
 
 
 def test_pool_merges_duplicates_and_reads_systems(tmp_path):
-    path = _write_pool(tmp_path / "p.csv", [
+    path = _write_pool(tmp_path / "p.csv", [  # synthetic 4-row pool
         ["Al10Ni10Zr80", 1, "meltspin", "Al-Ni-Zr"],
-        ["Zr80Al10Ni10", 0, "melt spinning", "Al-Ni-Zr"],  # same composition: merged, glass wins
+        ["Zr80Al10Ni10", 0, "melt spinning", "Al-Ni-Zr"],  # same composition: glass wins, as the oracle answers
         ["Ni50Zr50", 0, "sputtering", "Al-Ni-Zr"],
         ["Al20Ni20Zr60", 0, "", "Al-Ni-Zr"],
     ])
@@ -101,20 +98,31 @@ def test_pool_merges_duplicates_and_reads_systems(tmp_path):
     assert pool.stats["merged_duplicates"] == 1 and pool.stats["conflicting_labels_merged_to_glass"] == 1
     assert pool.system_names() == ["Al-Ni-Zr"]
     assert pool.campaign_route == "melt-spinning"
+    from agents.replay import ReplayOracle
+
+    assert ReplayOracle.from_csv(path).answer("Al10Ni10Zr80").result.glass_label == 1
 
 
-def test_holdout_removes_pool_systems_and_binary_edges(tmp_path, binary_data_path):
+def test_holdout_rule_covers_pool_systems_and_their_edges(tmp_path, engine):
+    """One rule for every replay: the pool's systems and their sub-systems leave training."""
+    from agents.campaign_file import parse_campaign_text
+    from db.literature import seed_literature
+    from db.session import session_scope
+    from db.training import labelled_set
+    from discovery.dataset import held_out_systems
+
+    assert held_out_systems(["Al-Ni-Zr"]) == ["Al-Ni", "Al-Ni-Zr", "Al-Zr", "Ni-Zr"]
+    assert held_out_systems(["Zr-Cu", "Cu"]) == ["Cu-Zr"]  # pure elements belong to every system
     path = _write_pool(tmp_path / "p.csv", [["Al10Ni10Zr80", 1, "", "Al-Ni-Zr"], ["Al20Ni20Zr60", 0, "", ""]])
-    pool = ReplayPool.from_csv(path)
-    lit = read_labelled(binary_data_path)
-    drop = holdout_mask(lit, pool)
-    dropped = {c.system for c, d in zip(lit.compositions, drop) if d}
-    assert dropped == {"Al-Zr", "Ni-Zr"}  # the binary edges present in Sun 2017 (it has no Al-Ni)
-    kept, info = training_literature(pool)
-    assert not any(c.system in dropped for c in kept.compositions)
-    assert info["removed_pool_systems_and_edges"] == int(drop.sum()) > 0
-    # pure elements stay (they belong to every system), unless they are pool rows
-    assert any(c.system == "Al" for c in kept.compositions)
+    config = parse_campaign_text(f"destinations: [{{kind: replay, oracle: {path}}}]\n", base_dir=tmp_path).to_config()
+    assert config.holdout_systems == ["Al-Ni", "Al-Ni-Zr", "Al-Zr", "Ni-Zr"]
+    with session_scope(engine) as s:
+        seed_literature(s)
+        everything = labelled_set(s)
+        kept = labelled_set(s, exclude_literature_systems=set(config.holdout_systems))
+    dropped = set(everything.systems.tolist()) - set(kept.systems.tolist())
+    assert dropped == {"Al-Ni", "Al-Ni-Zr", "Al-Zr", "Ni-Zr"}
+    assert {"Al", "Ni", "Zr"} <= set(kept.systems.tolist())
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -134,66 +142,77 @@ def small_pool_csv(tmp_path_factory, binary_data_path):
     return _write_pool(path, rows)
 
 
-def test_replay_no_repick_and_curves(small_pool_csv):
-    pool = ReplayPool.from_csv(small_pool_csv)
-    res = run_replay(pool, budget=16, batch=8, seeds=1, agent="greedy", final_auc=False)
-    s = res.summary()
-    assert s["picks"] == [8, 16]
-    assert s["found"]["oracle"] == [min(8, pool.n_glass), min(16, pool.n_glass)]
-    # found counts are non-decreasing, bounded by the oracle, and nothing was picked twice
-    a = s["found"]["agent"]
-    assert a[0] <= a[1] <= s["found"]["oracle"][1]
-    picked = s["picked_per_seed"][0]
-    assert len(picked) == len(set(picked)) == 16 and set(picked) <= set(pool.names)
-    # Cu-Ti and Pd-Zr binaries (99 each in v2) left the training data; Cu100 etc. stay
-    assert s["training"]["removed_pool_systems_and_edges"] == 2 * 99
+@pytest.fixture
+def quick_training(monkeypatch):
+    """One Optuna trial and no per-retrain CV: a campaign's retrain is the slow step of a test."""
+    from vitrify.settings import reset_settings_cache
+
+    monkeypatch.setenv("VITRIFY_OPTUNA_TRIALS", "1")
+    monkeypatch.setenv("VITRIFY_RETRAIN_CV", "false")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
 
 
-def test_replay_calibration_uses_the_predictions_made_at_pick_time(small_pool_csv, monkeypatch):
-    import agents.replay_harness as harness
-
-    seen = []
-    real = harness.campaign_logit_shift
-
-    def spy(predicted, labels, **kw):
-        seen.append((list(predicted), list(labels)))
-        return real(predicted, labels, **kw)
-
-    monkeypatch.setattr(harness, "campaign_logit_shift", spy)
-    pool = ReplayPool.from_csv(small_pool_csv)
-    res = run_replay(pool, budget=24, batch=8, seeds=1, agent="ucb", calibration=True, final_auc=False)
-    s = res.summary()
-    assert s["calibration"] == "defaults" and s["local_posterior"] == "defaults"
-    # batches 2 and 3 were scored with a shift fitted on the 8 and 16 earlier picks: one
-    # prediction per pick, each a probability the model gave before the label was known
-    assert [len(p) for p, _ in seen] == [8, 16]
-    predicted, labels = seen[-1]
-    assert all(0.0 <= v <= 1.0 for v in predicted)
-    index = {name: i for i, name in enumerate(pool.names)}
-    assert labels == [int(pool.labels[index[n]]) for n in s["picked_per_seed"][0][:16]]
-    assert run_replay(pool, budget=8, batch=8, seeds=1, agent="ucb", final_auc=False).summary()["calibration"] is None
-
-
-def test_cli_replay_end_to_end(small_pool_csv, tmp_path):
+@pytest.mark.slow
+def test_replay_is_the_campaign_same_batches_as_campaign_run(small_pool_csv, tmp_path, prefect_server, local_ray,
+                                                            quick_training, monkeypatch):
+    """`vitrify replay` and `vitrify campaign run` on the file `campaign init --replay` writes:
+    the same seed, data and settings give the same batches (one road, not two)."""
+    from sqlalchemy import select
     from typer.testing import CliRunner
 
+    from db.models import Composition as CompositionRow
+    from db.models import Proposal
+    from db.session import get_engine
+    from sqlmodel import Session
     from vitrify.cli import app
 
+    from vitrify.settings import reset_settings_cache
+
+    monkeypatch.setenv("VITRIFY_DATABASE_URL", f"sqlite:///{tmp_path / 'project.db'}")
+    reset_settings_cache()
+    get_engine.cache_clear()
+    runner = CliRunner()
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["replay", "--pool", str(small_pool_csv), "--budget", "12", "--batch", "6",
-                                   "--seeds", "1", "--agent", "ucb", "--out", str(out)])
+    res = runner.invoke(app, ["replay", "--pool", str(small_pool_csv), "--budget", "12", "--batch", "6",
+                              "--seeds", "1", "--agent", "ucb", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "acceleration factor" in res.output and "enhancement factor" in res.output
     summary = json.loads((out / "summary.json").read_text())
     assert {"budget", "batch", "picks", "found", "acceleration_factor", "enhancement_factor",
-            "final_roc_auc"} <= set(summary)
+            "final_roc_auc", "seeds", "found_per_seed", "picked_per_seed", "pool", "agent", "model"} <= set(summary)
     assert summary["budget"] == 12 and summary["batch"] == 6 and summary["picks"] == [6, 12]
-    assert set(summary["found"]) == {"agent", "random", "oracle"}
-    assert all(len(v) == 2 for v in summary["found"].values())
     n, g = summary["pool"]["size"], summary["pool"]["glasses"]
     assert summary["found"]["random"] == pytest.approx([6 * g / n, 12 * g / n], abs=1e-3)
+    assert summary["model"]["kind"] == "gfa-ensemble" and summary["model"]["hyperparameters"]["svm_C"] > 0
+    assert summary["agent"]["kappa"] == 0.3 and summary["agent"]["exploit_final_batches"] == 1  # the ucb preset
     assert summary["final_roc_auc"] is None or 0.0 <= summary["final_roc_auc"] <= 1.0
     assert (out / "discovery.png").stat().st_size > 1000
+    replay_picks = summary["picked_per_seed"][0]
+    assert len(replay_picks) == 12 and len(set(replay_picks)) == 12
+    # the labels the curve counts are the pool's
+    pool = ReplayPool.from_csv(small_pool_csv)
+    index = {name: i for i, name in enumerate(pool.names)}
+    assert summary["found_per_seed"]["agent"][0][-1] == sum(int(pool.labels[index[c]]) for c in replay_picks)
+
+    # the same campaign from a file, in the project database
+    (tmp_path / "pool.csv").write_bytes(small_pool_csv.read_bytes())
+    res = runner.invoke(app, ["campaign", "init", "--replay", str(tmp_path / "pool.csv"), str(tmp_path / "c.yaml")])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "c.yaml").read_text()
+    text = text.replace("batch: 10", "batch: 6").replace("iterations: 8", "budget: 12")
+    (tmp_path / "c.yaml").write_text(text)
+    res = runner.invoke(app, ["campaign", "run", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 0, res.output
+    with Session(get_engine()) as s:
+        rows = s.exec(select(Proposal.iteration, CompositionRow.canonical)
+                      .join(CompositionRow, CompositionRow.id == Proposal.composition_id)
+                      .order_by(Proposal.iteration, Proposal.rank)).all()
+    get_engine.cache_clear()
+    reset_settings_cache()
+    assert [c for _, c in rows] == replay_picks
+    assert [i for i, _ in rows] == [1] * 6 + [2] * 6
 
 
 def test_cli_replay_rejects_bad_pool(tmp_path):
@@ -206,41 +225,3 @@ def test_cli_replay_rejects_bad_pool(tmp_path):
     res = CliRunner().invoke(app, ["replay", "--pool", str(bad), "--budget", "5", "--batch", "5", "--seeds", "1"])
     assert res.exit_code == 1
     assert "missing column" in res.output
-
-
-def test_final_batches_are_greedy_when_configured(small_pool_csv, monkeypatch):
-    """exploit_final_batches=1: batches 1-2 use the agent's exploration and spread, batch 3
-    (the last of the budget) is top P(glass) with no spreading."""
-    import discovery.batch as batch_module
-    from agents import proposer
-    from agents.config import AgentConfig
-
-    names, diversities = [], []
-    real_acq, real_select = proposer.acquisition_scores, batch_module.select_batch
-
-    def acq_spy(agent, *args, **kw):
-        names.append(agent.name)
-        return real_acq(agent, *args, **kw)
-
-    calls = []
-
-    def select_spy(candidates, acq, k, *, diversity, **kw):
-        diversities.append(diversity)
-        chosen = real_select(candidates, acq, k, diversity=diversity, **kw)
-        calls.append((np.asarray(acq), np.asarray(chosen)))
-        return chosen
-
-    monkeypatch.setattr(proposer, "acquisition_scores", acq_spy)
-    monkeypatch.setattr(batch_module, "select_batch", select_spy)
-    pool = ReplayPool.from_csv(small_pool_csv)
-    agent = AgentConfig(name="ucb", kappa=2.0, diversity=0.5, explore_fraction=0.25, exploit_final_batches=1)
-    res = run_replay(pool, budget=24, batch=8, seeds=1, agent=agent, final_auc=False)
-    assert names == ["ucb", "ucb", "greedy"] and diversities == [0.5, 0.5, 0.0]
-    assert res.summary()["agent"]["exploit_final_batches"] == 1
-    # the final batch is the top 8 by (corrected) P(glass) among the rows left then; the
-    # earlier ones were spread and partly picked for uncertainty, so not their top 8
-    acq, chosen = calls[-1]
-    assert set(chosen.tolist()) == set(np.argsort(-acq, kind="stable")[:8].tolist())
-    acq, chosen = calls[0]
-    assert set(chosen.tolist()) != set(np.argsort(-acq, kind="stable")[:8].tolist())
-    assert len(set(res.summary()["picked_per_seed"][0])) == 24

@@ -67,7 +67,11 @@ def test_weights_reach_the_estimator_and_let_the_campaign_win(binary_data_path):
     """Campaign results that contradict the literature pull the model's predictions at
     neighbouring compositions their way when weighted. (Same route as the literature here,
     so the route column cannot tell the two apart: only the weights can.)"""
-    from agents.replay_harness import FastGlassModel, concat, read_labelled
+    from discovery.evaluation import load_labelled_csv as read_labelled
+    from discovery.models import GFAEnsemble, GlassFormingModel
+
+    def concat(sets):
+        return sets[0].concat(sets[1])
 
     lit = read_labelled(binary_data_path)
     rng = np.random.default_rng(0)
@@ -82,10 +86,10 @@ def test_weights_reach_the_estimator_and_let_the_campaign_win(binary_data_path):
     keep = np.setdiff1d(np.arange(len(lit)), probe_idx)  # probes are unseen compositions
     data = concat([lit.subset(keep), camp])
     probe = lit.subset(probe_idx).matrix()
-    plain = FastGlassModel(gb_member=False).fit(data).score(probe, "unknown").glass_probability
+    plain = GlassFormingModel(GFAEnsemble(members=("svm", "et"), et_trees_per_member=10)).fit(data).score(probe, "unknown").glass_probability
     wdata = weighted(data, "unknown")
     assert wdata.weights is not None and len(wdata.weights) == len(data)
-    heavy = FastGlassModel(gb_member=False).fit(wdata).score(probe, "unknown").glass_probability
+    heavy = GlassFormingModel(GFAEnsemble(members=("svm", "et"), et_trees_per_member=10)).fit(wdata).score(probe, "unknown").glass_probability
     assert heavy.mean() > plain.mean() + 0.15, (plain.round(2), heavy.round(2))
 
 

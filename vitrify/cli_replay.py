@@ -27,44 +27,48 @@ def replay(
     budget: int = typer.Option(..., "--budget", min=1, help="Total compositions the agent may pick"),
     batch: int = typer.Option(..., "--batch", min=1, help="Compositions per batch (the model retrains between batches)"),
     seeds: int = typer.Option(..., "--seeds", min=1, help="Agent replays (seeds 0..S-1); the agent curve is their mean"),
-    agent: str = typer.Option("ucb", "--agent", help="random | greedy | ucb | ei | pi | uncertainty | thompson"),
+    agent: str = typer.Option("ucb", "--agent", help="random | greedy | ucb | ei | pi | uncertainty | thompson "
+                              "(the presets of agents.config, as in campaign files)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: <data dir>/replays/<pool name>)"),
 ) -> None:
     """Replay an agent on a labelled pool against random picks and the oracle.
 
-    Training starts from the shipped literature minus the pool's chemical systems and their
-    sub-systems (binary edges). Prints glasses found per batch, the acceleration factor,
-    the enhancement factor and the final model's ROC-AUC on the unpicked pool, and writes
-    OUT/summary.json and OUT/discovery.png.
+    Each seed is a real campaign -- the one `vitrify campaign init --replay POOL` writes --
+    run through the campaign flow with the pool as its oracle and candidates, in its own
+    database in OUT: the campaign's proposer, model training and agent presets. Training
+    starts from the shipped literature minus the pool's chemical systems and their
+    sub-systems. Prints glasses found per batch, the acceleration and enhancement factors
+    and the final model's ROC-AUC on the unpicked pool; writes OUT/summary.json,
+    OUT/discovery.png and the campaign files it ran.
+
+    Example: vitrify replay --pool vitrify/data/pools/binary_holdout6.csv --budget 40 --batch 10 --seeds 1
     """
-    from agents.replay_harness import ReplayError, ReplayPool, run_replay, write_outputs
+    from agents.replay_harness import ReplayError, ReplayPool, write_outputs
+    from flows.replay import run_replay
     from vitrify.settings import get_settings, quiet_third_party_defaults
 
     quiet_third_party_defaults()
     try:
         replay_pool = ReplayPool.from_csv(pool)
     except ReplayError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1)
     out_dir = out or get_settings().data_dir / "replays" / pool.stem
+    systems = replay_pool.system_names()
     console.print(
-        f"[bold]vitrify replay[/] {pool.name}: {len(replay_pool)} compositions, {replay_pool.n_glass} glasses, "
-        f"systems {', '.join(replay_pool.system_names()[:8])}{' ...' if len(replay_pool.system_names()) > 8 else ''}; "
-        f"route {replay_pool.campaign_route}; agent {agent}, budget {budget}, batch {batch}, seeds {seeds}",
-        highlight=False,
-    )
+        f"vitrify replay {pool.name}: {len(replay_pool)} compositions, {replay_pool.n_glass} glasses, "
+        f"systems {', '.join(systems[:6])}{' ...' if len(systems) > 6 else ''}; route {replay_pool.campaign_route}; "
+        f"agent {agent}, budget {budget}, batch {batch}, seeds {seeds}", markup=False)
 
     def progress(row: dict) -> None:
-        console.print(
-            f"batch {row['batch']:>3}  picks {row['picks']:>5}  found: agent {row['agent']:7.1f}  "
-            f"random {row['random']:7.1f}  oracle {row['oracle']:5d}   ({row['seconds']:.0f} s)",
-            highlight=False,
-        )
+        console.print(f"seed {row['seed']}: campaign {row['campaign_id']} found {row['found']} glasses in "
+                      f"{row['picks']} picks ({row['seconds']:.0f} s)", markup=False)
 
     try:
-        result = run_replay(replay_pool, budget=budget, batch=batch, seeds=seeds, agent=agent, on_batch=progress)
+        result = run_replay(pool, budget=budget, batch=batch, seeds=seeds, agent=agent, out_dir=out_dir,
+                            on_seed=progress)
     except ReplayError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1)
     summary_path, png = write_outputs(result, out_dir)
     s = result.summary()
@@ -77,6 +81,4 @@ def replay(
     console.print(
         f"acceleration factor {_fmt(s['acceleration_factor'])}  enhancement factor {_fmt(s['enhancement_factor'])}  "
         f"final ROC-AUC (unpicked pool) {_fmt(s['final_roc_auc'], 3)}  in {s['seconds']:.0f} s\n"
-        f"summary: {summary_path}\nplot: {png}",
-        highlight=False,
-    )
+        f"summary: {summary_path}\nplot: {png}", markup=False)

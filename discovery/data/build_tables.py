@@ -2,7 +2,10 @@
 
 Run from the repository root::
 
-    .venv/bin/python discovery/data/build_tables.py /work/shared/data/matminer_element_data
+    .venv/bin/python discovery/data/build_tables.py [DATA_FILES]
+
+DATA_FILES defaults to the installed matminer wheel's ``matminer/utils/data_files``
+(matminer is a test dependency).
 
 It copies values verbatim (as text) -- no number in ``discovery/data`` was typed by hand:
 
@@ -85,7 +88,12 @@ def build(source: Path, out: Path = HERE) -> None:
                 row.append("" if text in MISSING else text)
             writer.writerow(row)
     shutil.copyfile(source / "MiedemaLiquidDeltaHf.tsv", out / "takeuchi_inoue_mixing_enthalpy.tsv")
-    shutil.copyfile(source / "matminer_LICENSE.txt", out / "matminer_LICENSE.md")
+    licence = source / "matminer_LICENSE.txt"
+    if not licence.exists():  # the installed wheel keeps it in its dist-info
+        from importlib.metadata import distribution
+
+        licence = Path(str(distribution("matminer").locate_file("matminer-0.10.1.dist-info/licenses/LICENSE")))
+    shutil.copyfile(licence, out / "matminer_LICENSE.md")
     shutil.copyfile(source / "Miedema.csv", out / "miedema_parameters.csv")
     build_ideal_ratios(out)
     for f in ["magpie_elements.csv", "takeuchi_inoue_mixing_enthalpy.tsv", "matminer_LICENSE.md", "ideal_radius_ratios.csv", "miedema_parameters.csv"]:
@@ -109,4 +117,9 @@ def build_ideal_ratios(out: Path = HERE) -> None:
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/matminer_element_data"))
+    if len(sys.argv) > 1:
+        build(Path(sys.argv[1]))
+    else:
+        from importlib import resources
+
+        build(Path(str(resources.files("matminer") / "utils" / "data_files")))
