@@ -429,6 +429,8 @@ class CampaignDocument(_Section):
     iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS)
     budget: int | None = Field(None, ge=1, le=MAX_ITERATIONS * MAX_BATCH,
                                description="compositions in all (the last batch is cut to fit)")
+    model_selection: Literal["roc_auc", "sun_e"] = Field(
+        "roc_auc", description="how the GFA model's SVM is tuned: grouped-CV ROC-AUC or Sun 2017's E")
     until: str | None = None
     timezone: str = "UTC"
     destinations: list[Destination] = Field(min_length=1)
@@ -592,6 +594,7 @@ class CampaignDocument(_Section):
             agent=self.agent.agent_config(),
             seed=self.seed,
             budget=self.budget,
+            model_selection=self.model_selection,
             lab=None if lab is None else {"budget_per_night": lab.budget_per_night, "require_approval": lab.require_approval},
             until=self.until,
             timezone=self.timezone,

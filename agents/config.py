@@ -233,6 +233,9 @@ class CampaignConfig(BaseModel):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     seed: int = 0
     budget: int | None = Field(None, ge=1, description="replay/lab compositions in all; the last batch is cut to fit")
+    model_selection: Literal["roc_auc", "sun_e"] = Field(
+        "roc_auc", description="how the GFA model's SVM is tuned: grouped-CV ROC-AUC, or Sun et al. 2017's "
+        "E = P_target^2 / P_whole (admissible when P_target > 0.3)")
     lab: dict | None = Field(None, description="lab policy of an experiment campaign (db.lab.LabPolicy fields)")
     simulation_budget: int = Field(0, ge=0, description="MD simulations queued per iteration (0 = none)")
     simulation_preset: Literal["test", "production"] = Field(

@@ -118,59 +118,12 @@ def training_data(session: Session, campaign: Campaign) -> LabelledSet:
     return data.subset(featurizable(data.matrix())) if len(data) else data
 
 
-def retrain(session: Session, campaign: Campaign, iteration: int) -> ModelVersion:
-    """Tune (continuing the campaign's Optuna studies in the project database), evaluate under
-    system-grouped CV, fit the GFA ensemble on everything the campaign may see, register it.
+def retrain(session: Session, campaign: Campaign, iteration: int):
+    """The campaign's retraining step (agents.retrain): every model whose data changed is
+    refitted and registered with its lineage; returns an agents.retrain.RetrainResult."""
+    from agents.retrain import retrain_models
 
-    Campaign rows outweigh literature rows as they accumulate, and literature made by
-    another route than the campaign's counts less (discovery.shift).
-    """
-    from discovery.shift import weighted
-    from discovery.tuning import study_name_for, train_gfa_model
-
-    settings = get_settings()
-    config = campaign_config(campaign)
-    data = weighted(training_data(session, campaign), config.processing)
-    trained = train_gfa_model(
-        data,
-        n_trials=settings.optuna_trials,
-        timeout_s=settings.optuna_timeout_s,
-        storage=settings.sqlalchemy_url,
-        study_name=study_name_for("gfa-ensemble", campaign.id),
-        seed=config.seed,
-        compute_metrics=settings.retrain_cv,
-    )
-    metrics = dict(trained.metrics)
-    metrics["n_campaign_labels"] = int((data.sources != OutcomeSource.LITERATURE.value).sum())
-    return save_model_version(
-        session,
-        trained.model,
-        kind=trained.kind,
-        data=data,
-        hyperparameters=trained.hyperparameters,
-        metrics=metrics,
-        campaign_id=campaign.id,
-        iteration=iteration,
-    )
-
-
-def _modulus_model(session: Session):
-    """The latest registered modulus ensemble (``vitrify model train``), if any, corrected by
-    the MD results in the database as a second fidelity (discovery.fidelity)."""
-    from discovery.fidelity import MDCorrectedModulus
-
-    version = latest_model_version(session, kind="modulus-ensemble")
-    if version is None:
-        return None
-    base = load_model(version)
-    md_values, descriptors = md_results(session)
-    return MDCorrectedModulus(base, md_values, descriptors).fit() if md_values else base
-
-
-def _bulk_model(session: Session):
-    """The latest registered bulk glass-forming-ability ensemble, if any."""
-    version = latest_model_version(session, kind="bulk-gfa-ensemble")
-    return None if version is None else load_model(version)
+    return retrain_models(session, campaign, iteration)
 
 
 def md_results(session: Session) -> tuple[dict, dict]:
@@ -200,14 +153,18 @@ def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, G
     version = session.exec(
         select(ModelVersion)
         .options(defer(ModelVersion.artifact))  # read only if this process does not hold the model
-        .where(ModelVersion.campaign_id == campaign.id)
+        .where(ModelVersion.campaign_id == campaign.id, ModelVersion.kind.in_(("gfa-ensemble", "gfa-svm")))
         .order_by(ModelVersion.id.desc())
         .limit(1)
     ).scalars().first()
     if version is None:
         raise CampaignError(f"campaign {campaign.id} has no trained model yet")
-    # property models are model versions of their own: the latest ones score beside it
-    model = load_model(version).with_modulus(_modulus_model(session)).with_bulk(_bulk_model(session))
+    # property models are model versions of their own: the campaign's newest score beside it
+    from agents.retrain import property_model
+
+    model = load_model(version)
+    model.with_modulus(property_model(session, campaign.id, "modulus-ensemble"))
+    model.with_bulk(property_model(session, campaign.id, "bulk-gfa-ensemble"))
     return version, model
 
 
@@ -470,15 +427,6 @@ def iteration_proposals(session: Session, campaign: Campaign, iteration: int) ->
             select(Proposal).where(Proposal.campaign_id == campaign.id, Proposal.iteration == iteration).order_by(Proposal.rank)
         ).scalars()
     )
-
-
-def model_for_iteration(session: Session, campaign: Campaign, iteration: int) -> ModelVersion | None:
-    return session.exec(
-        select(ModelVersion)
-        .where(ModelVersion.campaign_id == campaign.id, ModelVersion.iteration == iteration)
-        .order_by(ModelVersion.id.desc())
-        .limit(1)
-    ).scalars().first()
 
 
 def _incumbent(session: Session, campaign: Campaign) -> float:

@@ -133,6 +133,11 @@ class ModelVersion(SQLModel, table=True):
     environment: dict = _json()
     campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True)
     iteration: Optional[int] = None
+    # lineage (db.registry): the version this one was refitted from, why (which new
+    # measurements), and its training set by source
+    parent_id: Optional[int] = Field(default=None, index=True)  # a ModelVersion.id
+    trigger: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    training_set: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Proposal(SQLModel, table=True):

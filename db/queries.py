@@ -182,3 +182,65 @@ def campaign_observations(session: Session, campaign_id: int, names: list[str]) 
         if any(measured.values()):
             out.append({"composition": canonical, "fidelity": fidelity, "values": values, "measured": measured})
     return out
+
+
+# --------------------------------------------------------------------------- model lineage
+
+#: The headline metric of each model kind in listings: (label, metrics key).
+HEADLINE_METRICS = {
+    "gfa-ensemble": [("AUC", "grouped_cv_roc_auc"), ("Sun E", "grouped_cv_sun_e")],
+    "gfa-svm": [("AUC", "grouped_cv_roc_auc"), ("Sun E", "grouped_cv_sun_e")],
+    "modulus-ensemble": [("E MAE", "grouped_cv_E_ensemble_mae")],
+    "bulk-gfa-ensemble": [("Dmax RMSE", "grouped_cv_dmax_mm_ensemble_rmse"), ("Tg MAE", "grouped_cv_tg_k_ensemble_mae")],
+}
+
+
+def _version_row(v: ModelVersion, scored: int) -> dict:
+    metrics = v.metrics or {}
+    return {
+        "id": v.id, "kind": v.kind, "parent": v.parent_id, "campaign_id": v.campaign_id, "iteration": v.iteration,
+        "created_at": _fmt(v.created_at), "train_size": v.train_size, "train_hash": v.train_hash,
+        "trigger": (v.trigger or {}).get("reason"), "new_rows": (v.trigger or {}).get("new_rows"),
+        "selection": (v.hyperparameters or {}).get("selection") or metrics.get("selection"),
+        "metrics": {label: metrics.get(key) for label, key in HEADLINE_METRICS.get(v.kind, [])},
+        "proposals_scored": scored,
+    }
+
+
+def model_history(session: Session, *, kind: str | None = None, campaign_id: int | None = None,
+                  limit: int = 200) -> list[dict]:
+    """Model versions newest first with parent, trigger, headline metrics and the number of
+    proposals each scored; ``campaign_id``: the campaign's versions and the ones they descend from."""
+    from sqlalchemy.orm import defer
+
+    query = select(ModelVersion).options(defer(ModelVersion.artifact)).order_by(ModelVersion.id.desc())
+    if kind:
+        query = query.where(ModelVersion.kind == kind)
+    versions = list(session.exec(query).scalars())
+    if campaign_id is not None:
+        by_id = {v.id: v for v in versions}
+        keep: set[int] = set()
+        for v in versions:
+            if v.campaign_id == campaign_id:
+                while v is not None and v.id not in keep:  # the chain up to the versions it came from
+                    keep.add(v.id)
+                    v = by_id.get(v.parent_id)
+        versions = [v for v in versions if v.id in keep]
+    versions = versions[:limit]
+    ids = [v.id for v in versions]
+    scored = dict(session.exec(select(Proposal.model_version_id, func.count()).where(Proposal.model_version_id.in_(ids))
+                               .group_by(Proposal.model_version_id)).all()) if ids else {}
+    return [_version_row(v, scored.get(v.id, 0)) for v in versions]
+
+
+def model_detail(session: Session, version_id: int) -> dict | None:
+    """One version: its lineage, hyperparameters, metrics and training set by source."""
+    v = session.get(ModelVersion, version_id)
+    if v is None:
+        return None
+    scored = session.exec(select(func.count()).select_from(Proposal).where(Proposal.model_version_id == v.id)).scalar_one()
+    row = _version_row(v, scored)
+    metrics = {k: val for k, val in (v.metrics or {}).items() if k not in ("report", "parity", "optuna")}
+    row.update({"hyperparameters": v.hyperparameters, "all_metrics": metrics, "training_set": v.training_set,
+                "environment": v.environment, "artifact_sha256": v.artifact_sha256})
+    return row

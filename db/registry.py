@@ -45,7 +45,12 @@ def save_model_version(
     metrics: dict,
     campaign_id: int | None = None,
     iteration: int | None = None,
+    parent_id: int | None = None,
+    trigger: dict | None = None,
+    training_set: dict | None = None,
 ) -> ModelVersion:
+    """Register a trained model. ``parent_id``: the version it was refitted from; ``trigger``:
+    why it was (re)fitted (the new measurements); ``training_set``: its data by source."""
     artifact = serialize(model)
     version = ModelVersion(
         kind=kind,
@@ -58,6 +63,9 @@ def save_model_version(
         environment=_environment(),
         campaign_id=campaign_id,
         iteration=iteration,
+        parent_id=parent_id,
+        trigger=trigger,
+        training_set=training_set,
     )
     session.add(version)
     session.flush()
@@ -101,8 +109,18 @@ def load_model(version: ModelVersion) -> Any:
     return model
 
 
-def latest_model_version(session: Session, kind: str | None = None) -> ModelVersion | None:
-    query = select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)
+def latest_model_version(session: Session, kind: str | None = None, *,
+                         campaign_id: int | None = None) -> ModelVersion | None:
+    """The newest version (of ``kind``); with ``campaign_id``, the campaign's own newest one,
+    else the newest registered outside any campaign (``vitrify model train``)."""
+    from sqlalchemy.orm import defer
+
+    query = select(ModelVersion).options(defer(ModelVersion.artifact)).order_by(ModelVersion.id.desc()).limit(1)
     if kind:
         query = query.where(ModelVersion.kind == kind)
+    if campaign_id is not None:
+        own = session.exec(query.where(ModelVersion.campaign_id == campaign_id)).scalars().first()
+        if own is not None:
+            return own
+        query = query.where(ModelVersion.campaign_id.is_(None))
     return session.exec(query).scalars().first()

@@ -476,3 +476,12 @@ def build_table(sources: Sequence[str] = DEFAULT_SOURCES, *, bajpai_temperatures
 def load_literature(sources: tuple[str, ...] = DEFAULT_SOURCES) -> LiteratureTable:
     """The shipped literature table (built once per process, about two seconds)."""
     return build_table(tuple(sources))
+
+
+def reference_compositions() -> list[dict]:
+    """Well-known glasses of every family at their usual route, and pure metals and complete
+    solid solutions that are not glass formers (``discovery/data/reference_glasses.csv``, each
+    row with its reference): the sanity check of a trained model (bench/bench_models.py, tests)."""
+    path = Path(__file__).resolve().parent / "data" / "reference_glasses.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

@@ -176,11 +176,14 @@ def tune_gfa_member(
     base_params: dict | None = None,
     n_splits: int = 3,
     sample_weight: np.ndarray | None = None,
+    selection: str = "roc_auc",
 ):
     """Run ``n_trials`` more trials (within ``timeout_s``) of ``member``'s study on a design matrix.
 
-    Objective: mean ROC-AUC over system-grouped folds (fixed fold seed, so trials are
-    comparable); the pruner sees the running mean after every fold.
+    Objective (``selection``): mean ROC-AUC over system-grouped folds, or Sun et al. 2017's
+    ``sun_e`` -- E = P_target^2 / P_whole of the fold's hard predictions, 0 where the model is
+    not admissible (P_target <= 0.3) -- with a fixed fold seed, so trials are comparable; the
+    pruner sees the running mean after every fold.
     """
     import optuna
 
@@ -211,7 +214,14 @@ def tune_gfa_member(
             est = member_estimator(member, params, X.shape[1])
             with _single_threaded():
                 est.fit(Xtr, ytr, sample_weight=w)
-                aucs.append(roc_auc_score(yte, _member_score(est, member, Xte)))
+                score = _member_score(est, member, Xte)
+            if selection == "sun_e":
+                from discovery.evaluation import sun_e
+
+                e = sun_e(yte, score > (0.0 if member == "svm" else 0.5))
+                aucs.append(e["sun_e"] if e["sun_e_valid"] and np.isfinite(e["sun_e"]) else 0.0)
+            else:
+                aucs.append(roc_auc_score(yte, score))
             trial.report(float(np.mean(aucs)), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -290,6 +300,7 @@ def train_gfa_model(
     liquidus=None,
     modulus_model=None,
     bulk_model=None,
+    selection: str = "roc_auc",
 ) -> TrainedModel:
     """Tune (continuing the stored studies), evaluate under grouped CV, and fit the GFA ensemble.
 
@@ -329,12 +340,14 @@ def train_gfa_model(
     study_info = {}
     tune_started = time.perf_counter()
     for member in ENSEMBLE_MEMBERS:
-        name = f"{study_name}/{member}"
+        # a study's values are of one objective: Sun's E is tuned in studies of its own
+        name = f"{study_name}/{member}" + ("" if selection == "roc_auc" or member != "svm" else f"-{selection}")
         if member in tune:
             idx = _subsample(len(y), max_tune_rows, seed)
             before = time.perf_counter()
             Xm = X[np.ix_(idx, svm_cols)] if member == "svm" else X[idx]
             study = tune_gfa_member(Xm, y[idx], groups[idx], member, n_trials=n_trials, timeout_s=timeout_s,
+                                    selection=selection,
                                     storage=storage, study_name=name, seed=seed, base_params=params,
                                     sample_weight=None if weights is None else weights[idx])
             studies[member] = study
@@ -401,7 +414,8 @@ def train_gfa_model(
         "total_seconds": round(time.perf_counter() - started, 2),
         "optuna": study_info,
     })
-    hyper = model.get_params()
+    metrics["selection"] = selection
+    hyper = {**model.get_params(), "selection": selection}
     return TrainedModel(model, model.kind, _clean_metrics(hyper), _clean_metrics(metrics), studies)
 
 

@@ -57,8 +57,10 @@ def _campaign(session, campaign_id: int) -> Campaign:
 def retrain_task(campaign_id: int, iteration: int) -> dict:
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
-        version = loop.model_for_iteration(session, campaign, iteration) or loop.retrain(session, campaign, iteration)
-        return {"model_version_id": version.id, "metrics": version.metrics, "train_size": version.train_size}
+        result = loop.retrain(session, campaign, iteration)
+        version = result.gfa
+        return {"model_version_id": version.id, "metrics": version.metrics, "train_size": version.train_size,
+                "models": [u.as_dict() for u in result.updates], "models_line": result.line()}
 
 
 @task(name="propose", task_run_name="propose-c{campaign_id}-i{iteration}", **_DB_RETRIES)
@@ -359,9 +361,11 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 "cv_auc": round(metrics["grouped_cv_roc_auc"], 3) if "grouped_cv_roc_auc" in metrics else None,
                 "train_size": model["train_size"],
                 "model_version": model["model_version_id"],
+                "models": model["models_line"],
                 "seconds": round(time.perf_counter() - t0, 1),
                 # scoring, selection and model fitting; the rest is Prefect/Ray/database bookkeeping
-                "work_seconds": round(proposed["work_seconds"] + metrics.get("total_seconds", 0.0), 2),
+                "work_seconds": round(proposed["work_seconds"] + sum(u["seconds"] for u in model["models"]), 2),
+                "fit_seconds": {u["kind"]: u["seconds"] for u in model["models"] if u["status"] == "refit"},
             }
             rows.append(row)
             best = ", ".join(b["composition"] for b in batch[:3])
@@ -371,7 +375,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if to_lab else "")
                 + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
                 + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
-                + f"{row['train_size']} labels | model v{row['model_version']} | "
+                + f"{row['train_size']} labels | models: {row['models']} | "
                 f"{row['seconds']} s"
             )
             reports.publish()  # the earlier iterations' reports that are ready

@@ -116,6 +116,10 @@ def registered_modulus_model(modulus_model, engine):
 
     model, data = modulus_model
     with session_scope(engine) as session:
+        # as `vitrify model train` registers it: with its training set by source
+        from agents.retrain import property_counts
+
         version = save_model_version(session, model, kind="modulus-ensemble", data=data,
-                                     hyperparameters=model.get_params(), metrics={})
+                                     hyperparameters=model.get_params(), metrics={},
+                                     training_set={"rows": len(data), "by_source": property_counts(data, "literature")})
         return version.id

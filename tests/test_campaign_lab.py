@@ -1,8 +1,11 @@
 """A lab campaign from a campaign file, end to end: `vitrify campaign run FILE` on a
 Cu-Zr-Al-Y quaternary space with an Al bound and an E >= 100 GPa constraint fills the lab
 queue with compositions that obey the space, each with its predicted E; a lab report that
-arrives later is picked up by `vitrify campaign extend`. Real Prefect flow runs, local Ray,
-a real GFA fit and the real modulus ensemble (tests/conftest.py: modulus_model)."""
+arrives later (a glass with its Young's modulus) is picked up by `vitrify campaign extend`,
+which refits the modulus model on it -- a new version descending from the registered one,
+whose prediction there moved toward the measurement -- and `vitrify model history` shows
+the chain. The campaign selects its SVM by Sun's E and records that choice and both
+metrics. Real Prefect flow runs, local Ray, real GFA and modulus fits (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ objectives:
 agent: ucb
 batch: 6
 iterations: 1
+model_selection: sun_e
 destinations:
   - {kind: lab, budget_per_night: 4, require_approval: false}
 seed: 0
@@ -63,7 +67,6 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
     from vitrify.settings import get_settings, reset_settings_cache
 
     monkeypatch.setenv("VITRIFY_OPTUNA_TRIALS", "1")  # the fit is real; its tuning is tested elsewhere
-    monkeypatch.setenv("VITRIFY_RETRAIN_CV", "false")
     reset_settings_cache()
     path = tmp_path / "cz.yaml"
     path.write_text(CAMPAIGN)
@@ -118,24 +121,63 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
 
     # the lab reports one sample (a glass, E measured) while the campaign is not running;
     # extending the campaign picks the report up and proposes from it
+    # GFA versions record the selection (Sun's E) and both metrics
+    with Session(engine) as s:
+        from db.models import ModelVersion
+
+        gfa = s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign_id,
+                                                ModelVersion.kind == "gfa-ensemble")).scalars().all()
+        assert gfa and all(v.hyperparameters["selection"] == "sun_e" for v in gfa)
+        assert all({"grouped_cv_roc_auc", "grouped_cv_sun_e"} <= set(v.metrics) for v in gfa)
+        assert any("svm-sun_e" in study for v in gfa for study in
+                   [m.get("study", "") for m in v.metrics.get("optuna", {}).values()])
+        # nothing new was measured: the registered modulus model is the campaign's, unrefitted
+        assert not s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign_id,
+                                                     ModelVersion.kind == "modulus-ensemble")).scalars().all()
+
     reporter = run_write(engine, lambda s: create_token(s, name="ada", role="reporter"))[0]
     first = next(q for q in queue if q["state"] == "in lab queue")
+    predicted = first["predicted"]["youngs_modulus_gpa"]["mean"]
+    measured = round(predicted + 40.0, 1)  # synthetic measurement, far from the prediction
     submit_report(engine, Report(composition=first["composition"], result="amorphous", job_id=first["job_id"],
-                                 measurements={"youngs_modulus": (112.0, "GPa")}), token=reporter, channel="test")
+                                 measurements={"youngs_modulus": (measured, "GPa")}), token=reporter, channel="test")
     out = _cli(["campaign", "extend", str(campaign_id), "--iterations", "1"])
     assert "1 glasses in 12 picks" in out  # the reported glass, counted once
     with Session(engine) as s:
         campaign = s.get(Campaign, campaign_id)
         assert (campaign.status, campaign.iterations_done, campaign.iterations_planned) == ("finished", 2, 2)
         assert campaign.summary["iterations"][0]["glasses"] == 1  # heard of in the extension's first iteration
+        # the iteration line says which models were refitted
+        assert "modulus v" in campaign.summary["iterations"][0]["models"]
+        assert "GFA v" in campaign.summary["iterations"][0]["models"]
         second = s.exec(select(Proposal).where(Proposal.campaign_id == campaign_id, Proposal.iteration == 2)).scalars().all()
         assert len(second) == 6 and all(space.contains(s.get(CompositionRow, p.composition_id).canonical) for p in second)
         from db.queries import campaign_observations
 
         points = campaign_observations(s, campaign_id, ["glass", "youngs_modulus_gpa"])
         assert points == [{"composition": first["composition"], "fidelity": "experiment",
-                           "values": {"glass": 1.0, "youngs_modulus_gpa": 112.0},
+                           "values": {"glass": 1.0, "youngs_modulus_gpa": measured},
                            "measured": {"glass": True, "youngs_modulus_gpa": True}}]
+        # the report refitted the modulus model: a version of the campaign descending from the
+        # registered one, trained on the measurement, predicting closer to it
+        from db.registry import load_model
+        from discovery.composition import CompositionMatrix
+
+        mods = s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign_id,
+                                                 ModelVersion.kind == "modulus-ensemble")).scalars().all()
+        assert len(mods) == 1 and mods[0].parent_id == registered_modulus_model
+        assert mods[0].trigger["new_rows"] == {"lab": {"E": 1}}
+        assert [r[0] for r in mods[0].training_set["campaign_rows"]] == [first["composition"]]
+        where = CompositionMatrix.from_formulas([first["composition"]])
+        before = load_model(s.get(ModelVersion, registered_modulus_model)).predict_target(where, "E")[0][0]
+        after = load_model(mods[0]).predict_target(where, "E")[0][0]
+        assert abs(after - measured) < abs(before - measured) - 1.0, (before, after, measured)
+    history = json.loads(_cli(["model", "history", "--campaign", str(campaign_id), "--kind", "modulus-ensemble",
+                               "--json"]))
+    assert [h["id"] for h in history] == [mods[0].id, registered_modulus_model]
+    assert history[0]["parent"] == registered_modulus_model and "+1 lab E" in history[0]["trigger"]
+    shown = _cli(["model", "show", str(mods[0].id)])
+    assert first["composition"] in shown and f"parent: {registered_modulus_model}" in shown
     assert f"no campaign {campaign_id + 1}" in _cli(["campaign", "extend", str(campaign_id + 1), "--iterations", "1"], ok=False)
 
 

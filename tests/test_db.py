@@ -162,7 +162,7 @@ def test_migration_0003_keeps_older_campaigns_loadable_and_round_trips(database_
                           "updated_at, summary, lab_seen_outcome_id) VALUES ('old', 'finished', :c, 3, 3, "
                           "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '{}', 0)"), {"c": json.dumps(old_config)})
     upgrade(engine)
-    assert current_revision(engine) == head_revision(engine) == "0003"
+    assert current_revision(engine) == head_revision(engine)
     with Session(engine) as s:
         old = s.exec(select(Campaign)).scalars().one()
         config = CampaignConfig.model_validate(old.config)
@@ -189,3 +189,37 @@ def test_migration_0003_keeps_older_campaigns_loadable_and_round_trips(database_
         assert s.exec(select(Campaign)).scalars().one().campaign_file is None
     engine.dispose()
     get_engine.cache_clear()
+
+
+def test_migration_0004_model_lineage_round_trips(database_url):
+    """Lineage columns: a version with its parent, trigger and training set; the downgrade to
+    0003 keeps the versions, the upgrade brings the columns back empty."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from db.migrate import alembic_config, upgrade
+    from db.models import ModelVersion
+    from db.session import get_engine
+
+    engine = get_engine(database_url)
+    upgrade(engine)
+    with Session(engine) as s:
+        parent = ModelVersion(kind="modulus-ensemble", train_size=3, train_hash="a", artifact=b"x", artifact_sha256="x")
+        s.add(parent)
+        s.flush()
+        child = ModelVersion(kind="modulus-ensemble", train_size=4, train_hash="b", artifact=b"y", artifact_sha256="y",
+                             parent_id=parent.id, trigger={"reason": "+1 lab youngs_modulus"},
+                             training_set={"by_source": {"literature": {"youngs_modulus": 3}, "lab": {"youngs_modulus": 1}}})
+        s.add(child)
+        s.commit()
+        child_id = child.id
+    with Session(engine) as s:
+        row = s.get(ModelVersion, child_id)
+        assert s.get(ModelVersion, row.parent_id).train_hash == "a"
+        assert row.training_set["by_source"]["lab"] == {"youngs_modulus": 1}
+    command.downgrade(alembic_config(engine), "0003")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM modelversion")).scalar_one() == 2
+    upgrade(engine)
+    with Session(engine) as s:
+        assert s.get(ModelVersion, child_id).parent_id is None

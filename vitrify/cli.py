@@ -67,6 +67,36 @@ def db_upgrade() -> None:
     console.print(f"database at revision {current_revision(engine)}: {engine.url.render_as_string(hide_password=True)}")
 
 
+@db_app.command("literature")
+def db_literature(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables")) -> None:
+    """What the shipped literature table holds: records per set, what each set lost and why.
+
+    Example: vitrify db literature
+    """
+    import json
+
+    from discovery.literature import SOURCES, load_literature
+
+    table = load_literature()
+    if as_json:
+        print(json.dumps(table.stats, indent=1))
+        return
+    t = Table(title="shipped literature: rows read, records kept, rows dropped")
+    for col in ("set", "rows", "records", "dropped (reason)"):
+        t.add_column(col, justify="right" if col in ("rows", "records") else "left", overflow="fold")
+    for key in table.sources:
+        st = table.stats[key]
+        dropped = "; ".join(f"{n} {reason}" for reason, n in st["dropped"].items()) or "-"
+        t.add_row(key, str(st["rows"]), str(st["records"]), dropped)
+    console.print(t)
+    tot = table.stats["_table"]
+    console.print(f"after deduplication: {tot['records']} records of {tot['compositions']} compositions in "
+                  f"{tot['systems']} systems, {tot['glass']} glass; {tot['conflicting_composition_routes']} "
+                  "composition/route pairs with conflicting reports (kept as separate records)", markup=False)
+    console.print("measured: " + ", ".join(f"{q} {n}" for q, n in tot["measurements"].items()), markup=False)
+    console.print("sets: " + "; ".join(f"{k}: {SOURCES[k].name}" for k in table.sources), markup=False)
+
+
 @db_app.command("import")
 def db_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with columns formula, gfa [, processing, system]"),

@@ -104,6 +104,9 @@ def train(
     report: bool = typer.Option(True, "--report/--no-report",
                                 help="Cross-validate on the shipped literature for `vitrify model report` (about a minute)"),
     seed: Optional[int] = typer.Option(None, help="Random seed (default VITRIFY_SEED)"),
+    selection: str = typer.Option("roc_auc", "--selection",
+                                  help="How the SVM is tuned: roc_auc (grouped-CV ROC-AUC, the default) or sun_e "
+                                  "(Sun et al. 2017's E = P_target^2/P_whole, admissible if P_target > 0.3)"),
 ) -> None:
     """Train every model on the database (seeded with the shipped literature) and register them.
 
@@ -115,6 +118,7 @@ def train(
     from vitrify.cli import _ensure_shipped_data
     from vitrify.settings import get_settings
 
+    from agents.retrain import property_counts
     from db.registry import save_model_version
     from db.session import session_scope
     from db.training import labelled_set, measured_values
@@ -127,6 +131,8 @@ def train(
     n_trials = settings.optuna_trials if trials is None else trials
     timeout_s = settings.optuna_timeout_s if timeout is None else timeout
     seed = settings.seed if seed is None else seed
+    if selection not in ("roc_auc", "sun_e"):
+        _fail(f"--selection: {selection!r} is not roc_auc or sun_e", code=2)
     members = tuple(ENSEMBLE_MEMBERS) if "all" in tune else tuple(tune)
     unknown = set(members) - set(ENSEMBLE_MEMBERS)
     if unknown:
@@ -150,9 +156,11 @@ def train(
         console.print(f"{kind}: tuning and grouped CV on {len(prop_data)} compositions ({counts}) ...")
         trained = train_property_model(prop_data, kind=kind, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
                                        study_name=study_name_for(kind), seed=seed, parity=report)
+        counts = property_counts(prop_data)
         with session_scope(engine) as session:
             vid = save_model_version(session, trained.model, kind=kind, data=prop_data,
-                                     hyperparameters=trained.hyperparameters, metrics=trained.metrics).id
+                                     hyperparameters=trained.hyperparameters, metrics=trained.metrics,
+                                     training_set={"rows": len(prop_data), "by_source": counts}).id
         trained_props[kind] = trained.model
         console.print(f"registered {kind} v{vid} ({time.perf_counter() - started:.0f} s)")
         print_property_metrics(kind, trained.metrics, f"{kind} v{vid}")
@@ -160,20 +168,24 @@ def train(
     started = time.perf_counter()
     console.print(f"{GFA_KIND}: tuning {', '.join(members)} and fitting on {len(data)} outcomes ...")
     trained = train_gfa_model(data, n_trials=n_trials, timeout_s=timeout_s, storage=storage,
-                              study_name=study_name_for(GFA_KIND), seed=seed, tune=members,
+                              study_name=study_name_for(GFA_KIND), seed=seed, tune=members, selection=selection,
                               modulus_model=trained_props.get(MODULUS_KIND), bulk_model=trained_props.get(BULK_KIND))
     metrics = dict(trained.metrics)
     if report:
         from discovery.evaluation import literature_gfa_benchmark
 
         console.print("cross-validating on the shipped literature, grouped by chemical system ...")
-        hyper = {k: (tuple(v) if isinstance(v, list) else v) for k, v in trained.hyperparameters.items()}
+        accepted = set(GFAEnsemble().get_params())
+        hyper = {k: (tuple(v) if isinstance(v, list) else v) for k, v in trained.hyperparameters.items() if k in accepted}
         metrics["report"] = _json_safe(literature_gfa_benchmark(
             model_factory=lambda: GlassFormingModel(GFAEnsemble(**hyper), liquidus=trained.model.liquidus_),
             seed=seed))
+    by_source = {str(k): int(v) for k, v in zip(*np.unique(np.asarray(data.sources, dtype=object).astype(str),
+                                                         return_counts=True))}
     with session_scope(engine) as session:
         vid = save_model_version(session, trained.model, kind=trained.kind, data=data,
-                                 hyperparameters=trained.hyperparameters, metrics=metrics).id
+                                 hyperparameters=trained.hyperparameters, metrics=metrics,
+                                 training_set={"rows": len(data), "by_source": by_source}).id
     console.print(f"registered {trained.kind} v{vid} ({metrics.get('n_train')} rows, "
                   f"{time.perf_counter() - started:.0f} s)")
     _print_gfa_metrics({f"v{vid}": metrics})
@@ -327,6 +339,97 @@ def report(
             err.print(f"cannot draw the {name} map: {exc}", markup=False)
     for path in written:
         console.print(f"wrote {path}", markup=False)
+
+
+# --------------------------------------------------------------------------- lineage
+
+
+@model_app.command("history")
+def history(
+    kind: Optional[str] = typer.Option(None, "--kind", help="gfa-ensemble | modulus-ensemble | bulk-gfa-ensemble"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", help="A campaign's versions and those they descend from"),
+    limit: int = typer.Option(30, "--limit", min=1, help="Versions to list, newest first"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+) -> None:
+    """List model versions with their parent, what triggered them, metrics and proposals scored.
+
+    Example: vitrify model history --campaign 3 --kind modulus-ensemble
+    """
+    from db.queries import model_history
+    from db.session import session_scope
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        rows = model_history(session, kind=kind, campaign_id=campaign, limit=limit)
+    if as_json:
+        print(json.dumps(rows, indent=1, default=str))
+        return
+    if not rows:
+        console.print("no model versions" + (f" of kind {kind}" if kind else "") + (f" for campaign {campaign}" if campaign else ""),
+                      markup=False)
+        return
+    t = Table(title="model versions, newest first")
+    for col in ("ver", "kind", "from", "camp.", "it.", "rows", "metric", "scored", "trigger"):
+        t.add_column(col, justify="right" if col in ("ver", "from", "camp.", "it.", "rows", "scored") else "left",
+                     overflow="fold")
+    short = {"gfa-ensemble": "GFA", "gfa-svm": "GFA svm", "modulus-ensemble": "modulus", "bulk-gfa-ensemble": "bulk"}
+    for r in rows:
+        metric = ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r["metrics"].items() if v is not None) or "-"
+        t.add_row(str(r["id"]), short.get(r["kind"], r["kind"]), str(r["parent"] or "-"), str(r["campaign_id"] or "-"),
+                  "-" if r["iteration"] is None else str(r["iteration"]), str(r["train_size"]), metric,
+                  str(r["proposals_scored"]), r["trigger"] or "model train")
+    console.print(t)
+
+
+@model_app.command("show")
+def show(
+    version: int = typer.Argument(..., help="Model version id (see `vitrify model history`)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Print one model version: lineage, trigger, hyperparameters, metrics and its training set by source.
+
+    Example: vitrify model show 12
+    """
+    from db.queries import model_detail
+    from db.session import session_scope
+
+    engine = _engine()
+    with session_scope(engine) as session:
+        row = model_detail(session, version)
+    if row is None:
+        _fail(f"no model version {version}: see `vitrify model history`", code=2)
+    if as_json:
+        print(json.dumps(row, indent=1, default=str))
+        return
+    out = [f"model version {row['id']}: {row['kind']}, registered {row['created_at']}",
+           f"  parent: {row['parent'] or '-'}   campaign: {row['campaign_id'] or '-'}   iteration: "
+           f"{'-' if row['iteration'] is None else row['iteration']}",
+           f"  trigger: {row['trigger'] or 'vitrify model train'}",
+           f"  training set: {row['train_size']} rows (sha256 {row['train_hash'][:12]})"]
+    ts = row.get("training_set") or {}
+    for source, n in (ts.get("by_source") or {}).items():
+        out.append(f"    {source}: {n if not isinstance(n, dict) else ', '.join(f'{q} {c}' for q, c in n.items())}")
+    if ts.get("held_out_systems"):
+        out.append(f"    literature held out: {', '.join(ts['held_out_systems'][:12])}"
+                   + (" ..." if len(ts["held_out_systems"]) > 12 else ""))
+    rows = ts.get("campaign_rows") or []
+    if rows:
+        out.append(f"  the campaign's own rows ({len(rows)}):")
+        for r in rows[:40]:
+            out.append("    " + "  ".join(str(x) if not isinstance(x, dict) else
+                                          ", ".join(f"{k} {v}" for k, v in x.items() if v is not None) for x in r))
+        if len(rows) > 40:
+            out.append(f"    ... and {len(rows) - 40} more (--json lists them all)")
+    if row.get("selection"):
+        out.append(f"  model selection: {row['selection']}")
+    metrics = {k: v for k, v in row["all_metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    keys = [k for k in metrics if k.startswith("grouped_cv_")][:16]
+    if keys:
+        out.append("  metrics (grouped CV by system):")
+        out += [f"    {k[len('grouped_cv_'):]}: {_fmt(metrics[k], 3)}" for k in keys]
+    out.append(f"  proposals scored: {row['proposals_scored']}")
+    for line in out:
+        console.print(line, markup=False)
 
 
 # --------------------------------------------------------------------------- predict
