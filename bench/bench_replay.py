@@ -44,7 +44,7 @@ POOLS = REPO / "bench" / "pools"
 TEST_POOLS = ("binary-test", "binary-misled", "landolt-meltspun", "landolt-sputtered")
 TUNE_POOLS = ("binary-tune", "misled-tune", "landolt-tune")
 #: The previous version's separate replay harness (FastGlassModel, its own loop), budget 200 /
-#: batch 20, 3 seeds: glasses found after 40 and 200 picks (docs/bench-notes.md).
+#: batch 20, 3 seeds: glasses found after 40 and 200 picks (bench/NOTES.md).
 PREVIOUS = {
     "binary-test": {"best": (33.3, 141.0), "greedy": (34.0, 135.0)},
     "binary-misled": {"best": (27.3, 149.7), "greedy": (22.7, 123.7)},
@@ -54,7 +54,18 @@ PREVIOUS = {
     "misled-tune": {"best": (None, 174.7)},
     "landolt-tune": {"best": (None, 175.0)},
 }
-AGENTS = {"best": "ucb", "greedy": "greedy"}
+#: Agents the bench can run: the presets, and variants of the best one for a tuning sweep
+#: (``--tune --agents best,ucb-k0.1,...``); as a campaign file writes them.
+AGENTS = {
+    "best": "ucb",
+    "greedy": "greedy",
+    "thompson": "thompson",
+    "ucb-k0.1": {"preset": "ucb", "kappa": 0.1},
+    "ucb-k1": {"preset": "ucb", "kappa": 1.0},
+    "ucb-d0.05": {"preset": "ucb", "diversity": 0.05},
+    "ucb-d0.2": {"preset": "ucb", "diversity": 0.2},
+    "ucb-f2": {"preset": "ucb", "exploit_final_batches": 2},
+}
 
 
 def _at(picks, found, m):
@@ -100,7 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="budget 60, 1 seed")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the best agent (greedy runs one)")
     ap.add_argument("--pools", default=None, help="comma-separated subset of the pools")
-    ap.add_argument("--agents", default="best,greedy")
+    ap.add_argument("--agents", default="best,greedy", help=f"comma-separated, of: {', '.join(AGENTS)}")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vitrify-bench-replay")
     args = ap.parse_args(argv)
     quiet_third_party_defaults()
@@ -114,9 +125,9 @@ def main(argv=None) -> int:
         print(f"# {pool_name}: {len(pool)} compositions, {pool.n_glass} glasses, systems "
               f"{', '.join(pool.system_names())}", flush=True)
         for label in args.agents.split(","):
-            if args.tune and label != "best":
-                continue
-            seeds = 1 if args.quick or label != "best" else args.seeds
+            if args.tune and label == "greedy" and args.agents == "best,greedy":
+                continue  # the tuning pools compare the best preset's variants; greedy on request
+            seeds = 1 if args.quick or (label != "best" and not args.tune) else args.seeds
             row = run(pool_name, label, budget=budget, batch=batch, seeds=seeds, out=args.out)
             rows.append(row)
             print(fmt(row), flush=True)

@@ -29,7 +29,7 @@ from agents.replay_harness import ReplayError, ReplayPool, ReplayResult, batch_p
 REPLAY_DATABASE = "replay.db"
 
 
-def replay_campaign_text(pool_path: Path, *, budget: int, batch: int, agent: str, seed: int, route: str,
+def replay_campaign_text(pool_path: Path, *, budget: int, batch: int, agent, seed: int, route: str,
                          name: str) -> str:
     """The campaign file of a replay (what ``vitrify campaign init --replay POOL`` writes, with
     this budget, batch, agent and seed)."""
@@ -105,12 +105,13 @@ def _final_auc(session, campaign, pool: ReplayPool, picked: list[str]) -> tuple[
     return float(roc_auc_score(pool.labels[rest], scores.glass_probability)), info
 
 
-def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1, agent: str = "ucb",
+def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1, agent="ucb",
                out_dir: str | Path, on_seed: Callable[[dict], None] | None = None) -> ReplayResult:
-    """Replay ``agent`` on the pool (seeds 0..seeds-1), each seed one real campaign."""
+    """Replay ``agent`` on the pool (seeds 0..seeds-1), each seed one real campaign. ``agent``
+    is a preset name or, as in a campaign file, ``{"preset": name, <setting>: value, ...}``."""
     from agents import loop
     from agents.campaign_file import CampaignFileError, parse_campaign_text
-    from agents.config import AGENT_NAMES, AGENT_PRESETS
+    from agents.config import AGENT_NAMES
     from db.literature import seed_literature
     from db.migrate import upgrade
     from db.models import Campaign
@@ -119,8 +120,9 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
 
     started = time.perf_counter()
     pool_path = Path(pool_path)
-    if agent not in AGENT_NAMES:
-        raise ReplayError(f"unknown agent {agent!r}; known: {', '.join(AGENT_NAMES)}")
+    preset = agent["preset"] if isinstance(agent, dict) else agent
+    if preset not in AGENT_NAMES:
+        raise ReplayError(f"unknown agent {preset!r}; known: {', '.join(AGENT_NAMES)}")
     if seeds < 1:
         raise ReplayError("seeds must be >= 1")
     pool = ReplayPool.from_csv(pool_path)
@@ -175,6 +177,6 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         "campaigns": campaigns,
         "training": {"held_out_systems": config.holdout_systems, "processing": config.processing},
     }
-    return ReplayResult(pool=pool, agent=AGENT_PRESETS[agent], budget=budget, batch=batch, picks=picks,
+    return ReplayResult(pool=pool, agent=config.agent, budget=budget, batch=batch, picks=picks,
                         agent_curves=curves, random_simulated=random_sim, final_auc=aucs,
                         seconds=time.perf_counter() - started, settings=settings, picked=picked_all)
