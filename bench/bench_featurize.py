@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/bench_featurize.py [--n 10000] [--enumerated 1000000]``
 
 * Same 10,000 real compositions for both (unique formulas of matminer's Landolt ternary
-  and Sun 2017 binary glass sets in /work/shared/data, sampled with a fixed seed), both
+  and Sun 2017 binary glass sets in discovery/data/literature, sampled with a fixed seed), both
   timed from an already-parsed representation (vitrify: CompositionMatrix; matminer:
   pymatgen Composition objects), one process, n_jobs=1.
 * matminer side = what computes vitrify's columns: ElementProperty (pymatgen atomic_mass,
@@ -36,14 +36,14 @@ sys.path.insert(0, str(ROOT))
 from discovery.composition import CompositionMatrix  # noqa: E402
 from discovery.features import FEATURE_NAMES, featurizable, featurize  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
+from discovery.literature import literature_dir  # noqa: E402
+
+SHARED = literature_dir()
 
 
 def real_sample(n: int, seed: int = 0) -> tuple[list[str], CompositionMatrix]:
-    landolt = pd.read_csv(SHARED / "matminer_glass_ternary_landolt" / "glass_ternary_landolt.csv")
-    binary = pd.read_csv(SHARED / "matminer_glass_binary" / "glass_binary_v2.csv")
+    landolt = pd.read_csv(SHARED / "landolt_ternary" / "glass_ternary_landolt.csv")
+    binary = pd.read_csv(SHARED / "sun2017_binary" / "glass_binary_v2.csv")
     formulas = sorted(set(landolt["formula"]) | set(binary["formula"]))
     matrix = CompositionMatrix.from_formulas(formulas)
     ok = np.flatnonzero(featurizable(matrix))

@@ -10,7 +10,7 @@ Run: ``.venv/bin/python bench/bench_scoring.py [--n 1000000] [--jobs 2] [--modul
   campaign input, enumerated chunk by chunk while scoring (like agents.proposer).
 * Timed: enumeration, then ``model.score`` on every chunk (features computed once per
   chunk and shared by all members), wall and process CPU time, and the rate.
-  ``--modulus`` also attaches a modulus ensemble (needs ../shared/data).
+  ``--modulus`` also attaches a modulus ensemble (the shipped literature).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from discovery.evaluation import load_labelled_csv, shared_data_dir  # noqa: E402
+from discovery.evaluation import load_labelled_csv  # noqa: E402
 from discovery.models import GlassFormingModel  # noqa: E402
 from discovery.space import SearchSpace  # noqa: E402
 
@@ -45,7 +45,7 @@ def main() -> None:
     if args.modulus:
         from discovery.modulus import ModulusEnsemble, load_modulus_data
 
-        model.with_modulus(ModulusEnsemble(targets=("E",)).fit(load_modulus_data(shared_data_dir(ROOT))))
+        model.with_modulus(ModulusEnsemble(targets=("E",)).fit(load_modulus_data()))
 
     space = SearchSpace(elements=["Ag", "Al", "Cu", "Ni", "Ti", "Zr"], min_components=2, max_components=4, step=1.0)
     t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """Compare MD glasses with measured moduli, density and Tg, and with a rule-of-mixtures baseline.
 
-    python -m agents.simulation.validation --out /tmp/md_validation [--n-atoms 500] [--data DIR]
+    python bench/md_validation.py --out /tmp/md_validation [--n-atoms 500] [--data DIR]
 
-Measured values come from the public data sets in ``shared/data`` (Xiong et al. 2020 EM.csv:
+Measured values come from the literature shipped in ``discovery/data/literature`` (Xiong et al. 2020 EM.csv:
 G, K; CTT.csv: Tg; DMREF v5: E, G, density, Tg). Cu50Zr50's density (about 7.4 g/cm^3) is
 the value quoted in the project issue. The baseline is the atomic-fraction-weighted mean of
 elemental moduli (pymatgen element data) and the volume-additive density. The markdown table
@@ -14,17 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from discovery.composition import Composition, parse_composition
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from .engine import SimulationSettings, run_simulation
-from .potentials import select_potential, zhou_potential
+from agents.simulation.engine import SimulationSettings, run_simulation  # noqa: E402
+from agents.simulation.potentials import select_potential, zhou_potential  # noqa: E402
+from discovery.composition import Composition, parse_composition  # noqa: E402
+from discovery.literature import literature_dir  # noqa: E402
 
-DEFAULT_DATA = Path(os.environ.get("VITRIFY_SHARED_DATA", "/work/shared/data"))
+DEFAULT_DATA = literature_dir()
 
 # (composition, force the Zhou 2004 potential?)
 CASES: tuple[tuple[str, bool], ...] = (
@@ -66,7 +69,7 @@ def load_measurements(data: Path = DEFAULT_DATA) -> dict[str, dict[str, list[tup
             return
         out.setdefault(comp, {}).setdefault(key, []).append((v, source))
 
-    x = data / "xiong2020_amorphous_alloys"
+    x = data / "xiong2020"
     if (x / "EM.csv").exists():
         for _, r in pd.read_csv(x / "EM.csv").iterrows():
             c = _canon(r["Alloy"])
@@ -75,7 +78,7 @@ def load_measurements(data: Path = DEFAULT_DATA) -> dict[str, dict[str, list[tup
     if (x / "CTT.csv").exists():
         for _, r in pd.read_csv(x / "CTT.csv").iterrows():
             add(_canon(r["Alloy"]), "Tg", r["Tg"], "Xiong CTT")
-    d = data / "dmref_mdf_metallic_glasses_v5" / "MDF_DMREF_Metallic_Glasses_v5.csv"
+    d = data / "dmref_v5" / "MDF_DMREF_Metallic_Glasses_v5.csv"
     if d.exists():
         df = pd.read_csv(d, low_memory=False)
         for _, r in df.iterrows():
