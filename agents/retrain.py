@@ -29,8 +29,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sqlmodel import Session
 
+from agents.config import campaign_config
 from db.models import Campaign, ModelVersion
 from db.registry import latest_model_version, load_model, save_model_version
+from db.training import TrainingSetCache, md_results
+from discovery.dataset import LabelledSet
 
 #: Property model kinds a campaign retrains, with the measured quantities each learns from.
 PROPERTY_KINDS: dict[str, tuple[str, ...]] = {
@@ -111,14 +114,13 @@ class _Pending:
 
 def retrain_gfa(session: Session, campaign: Campaign, iteration: int):
     """(a version to reuse, or a _Pending fit) and its ModelUpdate."""
-    from agents import loop
     from discovery.shift import weighted
     from discovery.tuning import study_name_for, train_gfa_model
     from vitrify.settings import get_settings
 
     settings = get_settings()
-    config = loop.campaign_config(campaign)
-    data = weighted(loop.training_data(session, campaign), config.processing)
+    config = campaign_config(campaign)
+    data = weighted(training_data(session, campaign), config.processing)
     digest = data.content_hash()
     own = latest_model_version(session, "gfa-ensemble", campaign_id=campaign.id)
     parent = own if own is not None and own.campaign_id == campaign.id else None
@@ -183,12 +185,11 @@ def property_counts(data, sources=None) -> dict[str, dict[str, int]]:
 
 def _property_data(session: Session, campaign: Campaign, kind: str):
     """(PropertyData, counts by source and quantity, MD values and descriptors) the kind learns from."""
-    from agents import loop
     from db.training import measured_values
     from discovery.bulk import bulk_data
     from discovery.modulus import modulus_data_from_values
 
-    config = loop.campaign_config(campaign)
+    config = campaign_config(campaign)
     quantities = PROPERTY_KINDS[kind]
     values, sources = measured_values(session, quantities, campaign_id=campaign.id,
                                       exclude_literature_systems=set(config.holdout_systems))
@@ -196,7 +197,7 @@ def _property_data(session: Session, campaign: Campaign, kind: str):
     counts = property_counts(data)
     md_values, descriptors = ({}, {})
     if kind == "modulus-ensemble":
-        md_values, descriptors = loop.md_results(session)
+        md_values, descriptors = md_results(session)
         if md_values:
             counts["md"] = {q: sum(1 for v in md_values.values() if q in v) for q in ("E", "G", "K")}
     return data, counts, md_values, descriptors
@@ -216,13 +217,12 @@ def retrain_property(session: Session, campaign: Campaign, iteration: int, kind:
                      needed: bool = False) -> ModelUpdate | _Pending:
     """Refit ``kind`` if its data changed since its parent version (see the module docstring);
     a fit comes back as a _Pending registration."""
-    from agents import loop
     from discovery.fidelity import MDCorrectedModulus
     from discovery.tuning import study_name_for, train_property_model
     from vitrify.settings import get_settings
 
     settings = get_settings()
-    config = loop.campaign_config(campaign)
+    config = campaign_config(campaign)
     data, counts, md_values, descriptors = _property_data(session, campaign, kind)
     digest = _property_hash(data, md_values)
     parent = latest_model_version(session, kind, campaign_id=campaign.id)
@@ -281,10 +281,9 @@ class RetrainResult:
 def retrain_models(session: Session, campaign: Campaign, iteration: int) -> RetrainResult:
     """The campaign's retraining step: GFA, then every property model whose data changed; the
     new versions are registered once every fit is done."""
-    from agents import loop
     from discovery.properties import property_spec
 
-    config = loop.campaign_config(campaign)
+    config = campaign_config(campaign)
     needed = {property_spec(o.name).model_kind for o in config.objective_list()}
     gfa, update = retrain_gfa(session, campaign, iteration)
     results = [(gfa, update)]
@@ -303,7 +302,6 @@ def property_model(session: Session, campaign_id: int | None, kind: str):
     """The model of ``kind`` a campaign scores with: its own newest version, else the newest
     from ``vitrify model train`` -- corrected by the MD results when it is a modulus model
     that was not registered corrected."""
-    from agents import loop
     from discovery.fidelity import MDCorrectedModulus
 
     version = latest_model_version(session, kind, campaign_id=campaign_id)
@@ -311,7 +309,27 @@ def property_model(session: Session, campaign_id: int | None, kind: str):
         return None
     model = load_model(version)
     if kind == "modulus-ensemble" and not isinstance(model, MDCorrectedModulus):
-        md_values, descriptors = loop.md_results(session)
+        md_values, descriptors = md_results(session)
         if md_values:
             model = MDCorrectedModulus(model, md_values, descriptors).fit()
     return model
+
+
+# a campaign retrains after every batch: read only what was added since (db.training)
+_TRAINING_SETS = TrainingSetCache()
+
+
+
+def visible_labelled(session: Session, campaign: Campaign) -> LabelledSet:
+    """Every labelled outcome the campaign may see (cached between retrains)."""
+    config = campaign_config(campaign)
+    return _TRAINING_SETS.labelled_set(session, campaign_id=campaign.id, exclude_literature_systems=set(config.holdout_systems))
+
+
+
+def training_data(session: Session, campaign: Campaign) -> LabelledSet:
+    """What the campaign may learn from, minus rows the featurizer has no element data for."""
+    from discovery.features import featurizable
+
+    data = visible_labelled(session, campaign)
+    return data.subset(featurizable(data.matrix())) if len(data) else data

@@ -3,7 +3,7 @@ the per-night lab budget and operator approvals.
 
 Every channel (``vitrify lab ...``, the REST API and web page of vitrify.intake, the Prefect
 form of flows.experiment) calls these functions; they validate and store reports through
-db.ingest (the one validation path) inside :func:`run_write`, a short write transaction that
+db.reports (the one validation path) inside :func:`run_write`, a short write transaction that
 is serialised on SQLite (``BEGIN IMMEDIATE``) and retried when a concurrent writer wins a race
 on PostgreSQL, so a report is either stored whole or refused with a reason.
 
@@ -16,32 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Sequence, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
-from db.ingest import (
-    IngestError,
-    LabImportResult,
-    Report,
-    RowError,
-    check_reports,
-    import_report_csv,
-    write_reports,
-)
+from db.campaigns import set_status
+from vitrify.settings import LabSettings, lab_settings  # noqa: F401  (the lab's guardrails)
+from db.errors import AuthError, IngestError, InvalidRequest, LabError, NotAllowed, NotFound, NotSignedIn, RowError  # noqa: F401
+from db.report_csv import LabImportResult, import_report_csv
+from db.reports import Report, check_reports, write_reports
 from db.models import (
     ApiToken,
     ApprovalStatus,
@@ -62,33 +54,7 @@ from db.models import Composition as CompositionRow
 
 T = TypeVar("T")
 
-# --------------------------------------------------------------------------- settings
-
-
-class LabSettings(BaseSettings):
-    """Lab guardrails, from ``VITRIFY_LAB_*`` environment variables (or ``.env``)."""
-
-    model_config = SettingsConfigDict(env_prefix="VITRIFY_LAB_", env_file=".env", extra="ignore")
-
-    budget_per_night: int | None = Field(
-        default=None, ge=0, description="Most experiment jobs released to the lab queue per night (all campaigns); unset = no limit."
-    )
-    require_approval: bool = Field(default=False, description="Batches wait for an operator's approval before the lab sees them.")
-    night_starts_hour: int = Field(default=12, ge=0, le=23, description="Local hour at which a lab night (a 24 h budget window) begins.")
-    timezone: str = Field(default="UTC", description="Time zone of the lab, for night_starts_hour (e.g. Europe/Berlin).")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-
-def lab_settings() -> LabSettings:
-    return LabSettings()
+# --------------------------------------------------------------------------- policy
 
 
 class LabPolicy(BaseModel):
@@ -112,18 +78,6 @@ def campaign_policy(campaign: Campaign, settings: LabSettings | None = None) -> 
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class LabError(Exception):
-    """A refused lab action (not a validation error): ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 409):
-        self.status = status
-        super().__init__(message)
-
-
-class AuthError(LabError):
-    pass
 
 
 # --------------------------------------------------------------------------- transactions
@@ -202,11 +156,11 @@ def create_token(session: Session, *, name: str, role: str, created_by: str | No
     """A new token; returns the row and the secret, which is not stored and cannot be shown again."""
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise LabError("a token needs a name (who holds it), at most 100 characters", 422)
+        raise InvalidRequest("a token needs a name (who holds it), at most 100 characters")
     try:
         role = TokenRole(str(role).strip().lower()).value
     except ValueError:
-        raise LabError(f"unknown role {role!r}; roles: {', '.join(r.value for r in TokenRole)}", 422) from None
+        raise InvalidRequest(f"unknown role {role!r}; roles: {', '.join(r.value for r in TokenRole)}") from None
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, role=role, token_hash=hash_secret(secret), prefix=secret[:10], created_by=created_by)
     session.add(token)
@@ -243,9 +197,9 @@ def authenticate_engine(engine: Engine, secret: str | None) -> ApiToken | None:
 def require_role(token: ApiToken | None, role: TokenRole | str) -> ApiToken:
     role = TokenRole(role)
     if token is None:
-        raise AuthError("this needs an API token (Authorization: Bearer <token>); create one with `vitrify token create`", 401)
+        raise NotSignedIn("this needs an API token (Authorization: Bearer <token>); create one with `vitrify token create`")
     if TokenRole(token.role).level < role.level:
-        raise AuthError(f"token {token.name!r} has role {token.role}; this needs {role.value}", 403)
+        raise NotAllowed(f"token {token.name!r} has role {token.role}; this needs {role.value}")
     return token
 
 
@@ -267,7 +221,7 @@ def token_info(token: ApiToken) -> dict:
 def revoke_token(session: Session, token_id: int) -> dict:
     token = session.get(ApiToken, token_id)
     if token is None:
-        raise LabError(f"no token with id {token_id}", 404)
+        raise NotFound(f"no token with id {token_id}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.add(token)
@@ -420,7 +374,7 @@ def decide_approval(session: Session, approval_id: int, *, approve: bool, token:
     require_role(token, TokenRole.OPERATOR)
     approval = session.get(OperatorApproval, approval_id)
     if approval is None:
-        raise LabError(f"no approval request with id {approval_id}", 404)
+        raise NotFound(f"no approval request with id {approval_id}")
     if approval.status != ApprovalStatus.PENDING.value:
         raise LabError(f"approval {approval_id} was already {approval.status} by {approval.decided_by} at {_iso(approval.decided_at)}")
     now = utcnow()
@@ -516,7 +470,7 @@ def lab_queue(session: Session, *, everything: bool = False, campaign_id: int | 
 def job_detail(session: Session, job_id: int) -> dict:
     job = session.get(Job, job_id)
     if job is None:
-        raise LabError(f"no job with id {job_id}", 404)
+        raise NotFound(f"no job with id {job_id}")
     out = _job_rows(session, [job])[0]
     out.update(kind=job.kind, failure_kind=job.failure_kind, error=job.error, history=history(session, job_id=job_id))
     return out
@@ -528,9 +482,9 @@ def claim_job(session: Session, job_id: int, *, token: ApiToken, who: str | None
     who = (who or token.name).strip()[:100]
     job = session.get(Job, job_id)
     if job is None:
-        raise LabError(f"no job with id {job_id}", 404)
+        raise NotFound(f"no job with id {job_id}")
     if job.kind != JobKind.EXPERIMENT.value:
-        raise LabError(f"job {job_id} is a {job.kind} job, not a lab experiment", 422)
+        raise InvalidRequest(f"job {job_id} is a {job.kind} job, not a lab experiment")
     if job.status == JobStatus.RUNNING.value:
         if job.claimed_by == who:
             return _job_rows(session, [job])[0]
@@ -579,11 +533,11 @@ def unclaim_job(session: Session, job_id: int, *, token: ApiToken) -> dict:
     require_role(token, TokenRole.REPORTER)
     job = session.get(Job, job_id)
     if job is None:
-        raise LabError(f"no job with id {job_id}", 404)
+        raise NotFound(f"no job with id {job_id}")
     if job.status != JobStatus.RUNNING.value or job.kind != JobKind.EXPERIMENT.value:
         raise LabError(f"job {job_id} is not claimed ({job_state(job)})")
     if job.claimed_by != token.name and TokenRole(token.role).level < TokenRole.OPERATOR.level:
-        raise AuthError(f"job {job_id} was claimed by {job.claimed_by}; only they or an operator can release it", 403)
+        raise NotAllowed(f"job {job_id} was claimed by {job.claimed_by}; only they or an operator can release it")
     job.status = JobStatus.QUEUED.value
     job.claimed_by = None
     job.started_at = None
@@ -623,7 +577,7 @@ def submit_reports(
     items = list(zip(rows if rows is not None else ([None] if len(reports) == 1 else range(1, len(reports) + 1)), reports))
 
     def work(session: Session) -> list[dict]:
-        plans, errors = check_reports(session, items)  # = db.ingest.record_reports, keeping the plans
+        plans, errors = check_reports(session, items)  # = db.reports.record_reports, keeping the plans
         if errors:
             raise IngestError(errors)
         outcomes = write_reports(session, plans, provenance=_channel_provenance(token, channel))
@@ -640,7 +594,7 @@ def submit_report(engine: Engine, report: Report, *, token: ApiToken | None, cha
 def import_csv(
     engine: Engine, path, *, token: ApiToken | None, data: bytes | None = None, channel: str = "csv"
 ) -> LabImportResult:
-    """Bulk import of a lab CSV: all rows or, if any row is bad, none (see db.ingest.import_report_csv)."""
+    """Bulk import of a lab CSV: all rows or, if any row is bad, none (see db.report_csv.import_report_csv)."""
     token = require_role(token, TokenRole.REPORTER)
     return run_write(engine, lambda s: import_report_csv(
         s, path, data=data, provenance=_channel_provenance(token, channel), default_reporter=token.name
@@ -678,7 +632,7 @@ def history(
     if outcome_id is not None:
         start = session.get(Outcome, outcome_id)
         if start is None:
-            raise LabError(f"no outcome with id {outcome_id}", 404)
+            raise NotFound(f"no outcome with id {outcome_id}")
         chain = [start]
         while chain[0].supersedes_id is not None:
             chain.insert(0, session.get(Outcome, chain[0].supersedes_id))
@@ -699,10 +653,10 @@ def history(
         try:
             canonical = parse_composition(composition, percent=False).canonical
         except CompositionError as exc:
-            raise LabError(f"composition: {exc.reason}", 422) from None
+            raise InvalidRequest(f"composition: {exc.reason}") from None
         query = query.join(CompositionRow, Outcome.composition_id == CompositionRow.id).where(CompositionRow.canonical == canonical)
     if job_id is None and sample_id is None and composition is None:
-        raise LabError("say whose history: a job id, a sample id, an outcome id or a composition", 422)
+        raise InvalidRequest("say whose history: a job id, a sample id, an outcome id or a composition")
     return outcome_rows(session, session.exec(query.order_by(Outcome.id)).scalars().all())
 
 
@@ -747,7 +701,7 @@ def collect_lab_results(session: Session, campaign_id: int) -> LabProgress:
     """:func:`pending_lab_results` inside the caller's transaction."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise LabError(f"no campaign {campaign_id}", 404)
+        raise NotFound(f"no campaign {campaign_id}")
     progress = LabProgress(campaign_id=campaign_id, stop_requested=campaign.status == CampaignStatus.STOPPED.value)
     if not progress.stop_requested:
         approval = request_approvals(session, campaign)
@@ -804,12 +758,10 @@ def stop_campaign(session: Session, campaign_id: int, *, token: ApiToken) -> dic
     require_role(token, TokenRole.OPERATOR)
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise LabError(f"no campaign {campaign_id}", 404)
+        raise NotFound(f"no campaign {campaign_id}")
     now = utcnow()
     if campaign.status in (CampaignStatus.CREATED.value, CampaignStatus.RUNNING.value):
-        campaign.status = CampaignStatus.STOPPED.value
-        campaign.updated_at = now
-        session.add(campaign)
+        set_status(session, campaign, CampaignStatus.STOPPED)
     cancelled = 0
     for job in session.exec(
         select(Job).where(
@@ -826,36 +778,22 @@ def stop_campaign(session: Session, campaign_id: int, *, token: ApiToken) -> dic
     return {"campaign_id": campaign_id, "status": campaign.status, "cancelled_jobs": cancelled, "stopped_by": token.name}
 
 
-def start_campaign(engine: Engine, campaign_id: int, *, token: ApiToken) -> dict:
-    """Start (resume) a campaign in a background process: ``vitrify campaign resume ID``."""
+def mark_startable(engine: Engine, campaign_id: int, *, token: ApiToken) -> None:
+    """An operator may start (resume) a campaign that is neither running nor finished: it is
+    marked ``created`` for the run flows.launch starts."""
     require_role(token, TokenRole.OPERATOR)
 
-    def check(session: Session) -> Campaign:
+    def check(session: Session) -> None:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
-            raise LabError(f"no campaign {campaign_id}", 404)
+            raise NotFound(f"no campaign {campaign_id}")
         if campaign.status == CampaignStatus.RUNNING.value:
             raise LabError(f"campaign {campaign_id} is already running")
         if campaign.status == CampaignStatus.FINISHED.value:
             raise LabError(f"campaign {campaign_id} has finished")
-        campaign.status = CampaignStatus.CREATED.value
-        campaign.updated_at = utcnow()
-        session.add(campaign)
-        return campaign
+        set_status(session, campaign, CampaignStatus.CREATED)
 
     run_write(engine, check)
-    from vitrify.settings import get_settings
-
-    log_dir = get_settings().data_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"campaign-{campaign_id}.log"
-    env = {**os.environ, "VITRIFY_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vitrify.cli", "campaign", "resume", str(campaign_id)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-        )
-    return {"campaign_id": campaign_id, "pid": proc.pid, "log": str(log_path), "started_by": token.name}
 
 
 def request_experiments(
@@ -864,7 +802,7 @@ def request_experiments(
 ) -> list[dict]:
     """Ask the lab for compositions by hand (outside a campaign's proposals): experiment jobs
     that go through the same budget as a campaign's (released now if tonight's budget allows)."""
-    from db.ingest import get_or_create_compositions
+    from db.compositions import get_or_create_compositions
     from discovery.composition import CompositionError, parse_composition
     from discovery.vocabulary import ProcessingRoute, VocabularyError
 
@@ -885,7 +823,7 @@ def request_experiments(
     if errors:
         raise IngestError(errors)
     if campaign_id is not None and session.get(Campaign, campaign_id) is None:
-        raise LabError(f"no campaign {campaign_id}", 404)
+        raise NotFound(f"no campaign {campaign_id}")
     rows = get_or_create_compositions(session, parsed)
     jobs = [
         Job(kind=JobKind.EXPERIMENT.value, status=JobStatus.QUEUED.value, campaign_id=campaign_id,

@@ -244,3 +244,11 @@ def model_detail(session: Session, version_id: int) -> dict | None:
     row.update({"hyperparameters": v.hyperparameters, "all_metrics": metrics, "training_set": v.training_set,
                 "environment": v.environment, "artifact_sha256": v.artifact_sha256})
     return row
+
+
+def canonical_names(session: Session, composition_ids) -> dict[int, str]:
+    """Canonical formula of each composition id."""
+    ids = set(composition_ids)
+    if not ids:
+        return {}
+    return dict(session.exec(select(Composition.id, Composition.canonical).where(Composition.id.in_(ids))).all())

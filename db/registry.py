@@ -109,18 +109,19 @@ def load_model(version: ModelVersion) -> Any:
     return model
 
 
-def latest_model_version(session: Session, kind: str | None = None, *,
-                         campaign_id: int | None = None) -> ModelVersion | None:
-    """The newest version (of ``kind``); with ``campaign_id``, the campaign's own newest one,
-    else the newest registered outside any campaign (``vitrify model train``)."""
+def latest_model_version(session: Session, kind: str | tuple[str, ...] | None = None, *,
+                         campaign_id: int | None = None, own_only: bool = False) -> ModelVersion | None:
+    """The newest version (of ``kind``, or of any of several kinds); with ``campaign_id``, the
+    campaign's own newest one, else (unless ``own_only``) the newest registered outside any
+    campaign (``vitrify model train``). The artifact is read only when a model is loaded."""
     from sqlalchemy.orm import defer
 
     query = select(ModelVersion).options(defer(ModelVersion.artifact)).order_by(ModelVersion.id.desc()).limit(1)
     if kind:
-        query = query.where(ModelVersion.kind == kind)
+        query = query.where(ModelVersion.kind.in_((kind,) if isinstance(kind, str) else tuple(kind)))
     if campaign_id is not None:
         own = session.exec(query.where(ModelVersion.campaign_id == campaign_id)).scalars().first()
-        if own is not None:
+        if own is not None or own_only:
             return own
         query = query.where(ModelVersion.campaign_id.is_(None))
     return session.exec(query).scalars().first()

@@ -165,3 +165,26 @@ def covered_compositions(
         ).scalars()
     )
     return measured | pending | proposed
+
+
+def md_results(session: Session) -> tuple[dict, dict]:
+    """Per simulated composition: MD moduli (E, G, K in GPa) and structure descriptors."""
+    from db.models import Composition as CompositionRow
+    from db.models import Measurement
+
+    rows = session.exec(
+        select(CompositionRow.canonical, Measurement.quantity, Measurement.value)
+        .join(Outcome, Outcome.composition_id == CompositionRow.id)
+        .join(Measurement, Measurement.outcome_id == Outcome.id)
+        .where(Outcome.fidelity == "md", Outcome.is_current == True)  # noqa: E712
+    ).all()
+    moduli = {"youngs_modulus": "E", "shear_modulus": "G", "bulk_modulus": "K"}
+    structure = {"icosahedral_fraction": "icosahedral_fraction", "Tg": "Tg_md", "density": "density_md"}
+    md_values: dict[str, dict] = {}
+    descriptors: dict[str, dict] = {}
+    for canonical, quantity, value in rows:
+        if quantity in moduli:
+            md_values.setdefault(canonical, {})[moduli[quantity]] = value
+        if quantity in structure:
+            descriptors.setdefault(canonical, {})[structure[quantity]] = value
+    return md_values, descriptors

@@ -278,3 +278,29 @@ def element_statistics(matrix: CompositionMatrix) -> np.ndarray:
     out[:, col + 1] = np.sqrt(np.einsum("nk,nk->n", c, c))
     out[:, col + 2] = np.cbrt(np.einsum("nk,nk,nk->n", c, c, c))
     return out
+
+
+# --------------------------------------------------------------------------- rule of mixtures
+
+#: The moduli with an elemental rule-of-mixtures estimate (Young's, shear, bulk).
+MODULUS_TARGETS: tuple[str, ...] = ("E", "G", "K")
+_ELEMENT_MODULUS = {"E": "youngs_modulus", "G": "shear_modulus", "K": "bulk_modulus"}
+
+
+def rule_of_mixtures(matrix: CompositionMatrix, target: str = "E") -> np.ndarray:
+    """Voigt average sum_i c_i M_i of the elemental modulus (GPa); NaN if a present element lacks it."""
+    if target not in _ELEMENT_MODULUS:
+        raise ValueError(f"target must be one of {MODULUS_TARGETS}, got {target!r}")
+    c = np.asarray(matrix.fractions, dtype=float)
+    c = c / c.sum(axis=1, keepdims=True)
+    m = np.asarray(element_properties(tuple(matrix.elements))[_ELEMENT_MODULUS[target]], dtype=float)
+    missing = ~np.isfinite(m)
+    out = c @ np.where(missing, 0.0, m)
+    if missing.any():
+        out[(c[:, missing] > 0).any(axis=1)] = np.nan
+    return out
+
+
+def rule_of_mixtures_all(matrix: CompositionMatrix) -> np.ndarray:
+    """(n, 3) rule-of-mixtures E, G, K."""
+    return np.column_stack([rule_of_mixtures(matrix, t) for t in MODULUS_TARGETS])

@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from discovery.composition import CompositionMatrix
+from discovery.descriptors import MODULUS_TARGETS as TARGETS, rule_of_mixtures, rule_of_mixtures_all  # noqa: F401
 from discovery.regressors import (  # noqa: F401  (re-exported: the modulus model's members)
     DEFAULT_PARAMS,
     SEARCH_SPACES,
@@ -45,9 +46,7 @@ from discovery.regressors import (  # noqa: F401  (re-exported: the modulus mode
 )
 from discovery.regressors import grouped_cv_mae as _grouped_cv_mae
 
-TARGETS: tuple[str, ...] = ("E", "G", "K")
 TARGET_NAMES = {"E": "Young's modulus", "G": "shear modulus", "K": "bulk modulus"}
-_ELEMENT_PROPERTY = {"E": "youngs_modulus", "G": "shear_modulus", "K": "bulk_modulus"}
 MODULUS_MEMBERS: tuple[str, ...] = ("poly", "lasso", "rf", "mlp")
 ROM_FEATURE_NAMES: tuple[str, ...] = ("E_rom", "G_rom", "K_rom")
 
@@ -126,38 +125,6 @@ def modulus_data_from_values(values_by_quantity: dict[str, dict[str, float]],
 def load_modulus_data(table=None) -> ModulusData:
     """:class:`ModulusData` of the literature table's measured moduli (default: the shipped table)."""
     return modulus_data_from_table(load_modulus_table(table))
-
-
-# --------------------------------------------------------------------------- physics baseline
-
-
-def rule_of_mixtures(matrix: CompositionMatrix, target: str = "E") -> np.ndarray:
-    """Voigt average sum_i c_i M_i of the elemental modulus (GPa); NaN if a present element lacks it."""
-    from discovery.elements import element_properties
-
-    if target not in _ELEMENT_PROPERTY:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    c = np.asarray(matrix.fractions, dtype=float)
-    c = c / c.sum(axis=1, keepdims=True)
-    m = np.asarray(element_properties(tuple(matrix.elements))[_ELEMENT_PROPERTY[target]], dtype=float)
-    missing = ~np.isfinite(m)
-    out = c @ np.where(missing, 0.0, m)
-    if missing.any():
-        out[(c[:, missing] > 0).any(axis=1)] = np.nan
-    return out
-
-
-def rule_of_mixtures_all(matrix: CompositionMatrix) -> np.ndarray:
-    """(n, 3) rule-of-mixtures E, G, K."""
-    return np.column_stack([rule_of_mixtures(matrix, t) for t in TARGETS])
-
-
-def modulus_features(matrix: CompositionMatrix, base: np.ndarray | None = None) -> np.ndarray:
-    """Inputs of every modulus model: ``base_features`` + rule-of-mixtures E, G, K."""
-    from discovery.features import base_features
-
-    b = base_features(matrix) if base is None else np.asarray(base, dtype=float)
-    return np.hstack([b, rule_of_mixtures_all(matrix)])
 
 
 # --------------------------------------------------------------------------- ensemble

@@ -101,12 +101,10 @@ def property_data(values: dict[str, dict[str, float]], sources: dict[str, str] |
 
 
 def property_features(matrix: CompositionMatrix, feature_set: str, base: np.ndarray | None = None) -> np.ndarray:
-    from discovery.descriptors import base_features, element_statistics
+    from discovery.descriptors import base_features, element_statistics, rule_of_mixtures_all
 
     b = base_features(matrix) if base is None else np.asarray(base, dtype=float)
     if feature_set == "modulus":
-        from discovery.modulus import rule_of_mixtures_all
-
         return np.hstack([b, rule_of_mixtures_all(matrix)])
     if feature_set == "composition":
         return np.hstack([b, element_statistics(matrix)])

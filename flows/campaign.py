@@ -23,7 +23,9 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.tasks import exponential_backoff
 
 from agents import loop
-from agents.config import CampaignConfig
+from agents.config import CampaignConfig, campaign_config
+from db import campaigns, jobs
+from db.campaigns import CampaignError
 from db.models import Campaign, CampaignStatus, JobKind
 from db.session import get_engine, session_scope
 from vitrify.settings import get_settings
@@ -33,7 +35,7 @@ def _worth_retrying(task, task_run, state) -> bool:
     way every time: only other errors are retried."""
     try:
         state.result()
-    except loop.CampaignError:
+    except CampaignError:
         return False
     except Exception:
         return True
@@ -47,10 +49,7 @@ _DB_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_fa
 
 
 def _campaign(session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise loop.CampaignError(f"no campaign {campaign_id}")
-    return campaign
+    return campaigns.get_campaign(session, campaign_id)
 
 
 @task(name="retrain", task_run_name="retrain-c{campaign_id}-i{iteration}", **_DB_RETRIES)
@@ -69,8 +68,8 @@ def propose_task(campaign_id: int, iteration: int) -> dict:
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
         timings = {"scoring_seconds": 0.0}
-        proposals = loop.iteration_proposals(session, campaign, iteration) or loop.propose(session, campaign, iteration, timings)
-        batch = loop.batch_table(session, proposals, loop.campaign_config(campaign))
+        proposals = campaigns.iteration_proposals(session, campaign.id, iteration) or loop.propose(session, campaign, iteration, timings)
+        batch = loop.batch_table(session, proposals, campaign_config(campaign))
         return {"batch": batch, "work_seconds": timings["scoring_seconds"]}
 
 
@@ -83,8 +82,8 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
 
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
-        config = loop.campaign_config(campaign)
-        payloads = loop.claim_jobs(session, campaign, JobKind.REPLAY.value)
+        config = campaign_config(campaign)
+        payloads = jobs.claim_jobs(session, campaign, JobKind.REPLAY.value)
     if not payloads:
         return []
     ensure_ray(warm_modules=_WORKER_MODULES)
@@ -134,11 +133,9 @@ def _oracle_ref(path: str):
 def ingest_task(campaign_id: int, iteration: int, results: list[dict]) -> dict:
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
-        config = loop.campaign_config(campaign)
-        summary = loop.ingest_replay_results(session, results, oracle_name=config.oracle_csv or "oracle")
-        campaign.iterations_done = max(campaign.iterations_done, iteration)
-        campaign.updated_at = loop.utcnow()
-        session.add(campaign)
+        config = campaign_config(campaign)
+        summary = jobs.ingest_replay_results(session, results, oracle_name=config.oracle_csv or "oracle")
+        campaigns.record_iteration_done(session, campaign, iteration)
         # an operator's stop (db.lab.stop_campaign) reaches campaigns without a lab destination here
         return {**asdict(summary), "stop_requested": campaign.status == CampaignStatus.STOPPED.value}
 
@@ -180,16 +177,16 @@ def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> di
     per job, so a duplicate answer is ignored)."""
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
-        config = loop.campaign_config(campaign)
+        config = campaign_config(campaign)
         runner = _runner(campaign_id, config)
-        payloads = [p for p in loop.claim_jobs(session, campaign, JobKind.SIMULATION.value) if p["job_id"] not in runner.in_flight]
+        payloads = [p for p in jobs.claim_jobs(session, campaign, JobKind.SIMULATION.value) if p["job_id"] not in runner.in_flight]
     workdir = get_settings().data_dir / "simulations" / f"campaign-{campaign_id}"
     settings = config.simulation_settings().to_dict()
     for payload in payloads:
         runner.submit({**payload, "settings": settings, "workdir": str(workdir)})
     finished = runner.wait_all(wait_s) if wait_s else runner.collect()
     with session_scope() as session:
-        summary = loop.ingest_simulation_results(session, finished)
+        summary = jobs.ingest_simulation_results(session, finished)
     return {"submitted": len(payloads), "finished": len(finished), "succeeded": summary.succeeded,
             "failed": summary.failed, "running": len(runner.in_flight)}
 
@@ -289,16 +286,15 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
     with session_scope() as session:
         if campaign_id is None:
             if config is None:
-                raise loop.CampaignError("give a campaign_id or a config")
+                raise CampaignError("give a campaign_id or a config")
             campaign = loop.create_campaign(session, config, campaign_file=campaign_file)
         else:
             campaign = _campaign(session, campaign_id)
         campaign_id = campaign.id
-        config = loop.campaign_config(campaign)
+        config = campaign_config(campaign)
         start_iteration = campaign.iterations_done
         deadline = config.deadline_after(campaign.created_at.replace(tzinfo=campaign.created_at.tzinfo or timezone.utc))
-        campaign.status = CampaignStatus.RUNNING.value
-        session.add(campaign)
+        campaigns.set_status(session, campaign, CampaignStatus.RUNNING)
     if start_iteration:
         print(f"resuming campaign {campaign_id} after iteration {start_iteration}")
     rows: list[dict] = []
@@ -397,13 +393,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         }
         final = CampaignStatus.STOPPED if stop_reason == "stopped by an operator" else CampaignStatus.FINISHED
         with session_scope() as session:
-            loop.finish_campaign(session, _campaign(session, campaign_id), final, summary)
+            campaigns.finish_campaign(session, _campaign(session, campaign_id), final, summary)
     except BaseException as exc:
         # Ctrl-C is a stop (resumable); anything else is a failure. SIGKILL never gets
         # here: the campaign stays "running" and `vitrify campaign resume` continues it.
         status = CampaignStatus.STOPPED if isinstance(exc, KeyboardInterrupt) else CampaignStatus.FAILED
         with session_scope() as session:
-            loop.finish_campaign(session, _campaign(session, campaign_id), status, {"iterations": rows, "error": repr(exc)})
+            campaigns.finish_campaign(session, _campaign(session, campaign_id), status, {"iterations": rows, "error": repr(exc)})
         raise
     if rows:
         create_table_artifact(key=f"campaign-{campaign_id}-summary", table=rows, description="Per-iteration summary")

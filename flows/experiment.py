@@ -26,7 +26,7 @@ from prefect.input import RunInput
 from pydantic import Field, SecretStr
 
 from db import lab
-from db.ingest import Report
+from db.reports import Report
 from db.session import get_engine
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
 

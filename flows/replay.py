@@ -91,6 +91,7 @@ def _final_auc(session, campaign, pool: ReplayPool, picked: list[str]) -> tuple[
     from sklearn.metrics import roc_auc_score
 
     from agents import loop
+    from agents.config import campaign_config
     from discovery.vocabulary import ProcessingRoute
 
     version, model = loop.current_model(session, campaign)
@@ -100,7 +101,7 @@ def _final_auc(session, campaign, pool: ReplayPool, picked: list[str]) -> tuple[
     if len(rest) == 0 or len(np.unique(pool.labels[rest])) < 2:
         return math.nan, info
     corrected = loop.campaign_corrected(session, campaign, model)
-    config = loop.campaign_config(campaign)
+    config = campaign_config(campaign)
     scores = corrected.score(pool.matrix.take(rest), ProcessingRoute(config.processing).model_group)
     return float(roc_auc_score(pool.labels[rest], scores.glass_probability)), info
 

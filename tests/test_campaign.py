@@ -10,7 +10,7 @@ from sqlmodel import Session
 from agents.config import AgentConfig, CampaignConfig, SpaceConfig
 from agents.loop import create_campaign
 from db.models import Campaign, Job, ModelVersion, Outcome, Proposal
-from db.ingest import import_labelled_csv
+from db.datasets import import_labelled_csv
 from db.migrate import upgrade
 from db.session import get_engine, session_scope
 

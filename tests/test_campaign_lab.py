@@ -63,7 +63,7 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
                                                  local_ray, tmp_path, monkeypatch):
     from agents.campaign_file import load_campaign_file
     from db.lab import create_token, run_write, submit_report
-    from db.ingest import Report
+    from db.reports import Report
     from vitrify.settings import get_settings, reset_settings_cache
 
     monkeypatch.setenv("VITRIFY_OPTUNA_TRIALS", "1")  # the fit is real; its tuning is tested elsewhere

@@ -94,7 +94,7 @@ def deployed_run(cluster):
     _vitrify(cluster, "deploy", "--name", "ci", "--cron", "0 22 * * *", "--timezone", "Europe/Berlin", "--until", "07:00",
              "--iterations", "2", "--batch", "4", "--holdout", "Cu-Ti", "--holdout", "Pd-Zr")
     # the shipped literature data must be in the database before the scheduled flow trains
-    from db.ingest import import_labelled_csv
+    from db.datasets import import_labelled_csv
     from db.migrate import upgrade
     from db.session import session_scope
     from vitrify.settings import SHIPPED_BINARY_DATA

@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db.ingest import IngestError, Report, import_labelled_csv, record_report
+from db.datasets import import_labelled_csv
+from db.errors import IngestError
+from db.reports import Report, record_report
 from db.migrate import current_revision, head_revision
 from db.models import Composition, Dataset, Measurement, Outcome
 from db.session import session_scope

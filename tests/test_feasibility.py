@@ -65,7 +65,7 @@ def test_campaign_feasibility_reads_finished_simulation_jobs(engine):
     """agents.loop.simulation_feasibility on a real database: crashed vs succeeded simulation
     jobs (synthetic compositions) give a lower P(runs) next to the crashes."""
     from agents.loop import simulation_feasibility
-    from db.ingest import get_or_create_compositions
+    from db.compositions import get_or_create_compositions
     from db.models import FailureKind, Job, JobKind, JobStatus
     from db.session import session_scope
     from discovery.composition import parse_composition

@@ -113,7 +113,7 @@ def test_a_reporter_fills_the_web_form_and_the_database_has_it(engine, page):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
-    from db.ingest import get_or_create_compositions
+    from db.compositions import get_or_create_compositions
     from db.models import Campaign
     from discovery.composition import parse_composition
 

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from db import lab
-from db.ingest import IngestError, Report, get_or_create_compositions
+from db.compositions import get_or_create_compositions
+from db.errors import IngestError
+from db.reports import Report
 from db.models import Campaign, Composition, Dataset, Job, Measurement, Outcome
 from db.training import labelled_set
 from discovery.composition import parse_composition

@@ -10,7 +10,9 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from db import lab
-from db.ingest import IngestError, Report, get_or_create_compositions
+from db.compositions import get_or_create_compositions
+from db.errors import IngestError, NotAllowed, NotSignedIn
+from db.reports import Report
 from db.models import ApiToken, Campaign, Job
 from discovery.composition import parse_composition
 
@@ -52,10 +54,10 @@ def test_tokens_are_stored_hashed_and_checked(engine):
         assert lab.authenticate_engine(engine, wrong) is None
     with pytest.raises(lab.AuthError) as info:
         lab.require_role(reporter, "operator")
-    assert info.value.status == 403
+    assert isinstance(info.value, NotAllowed)  # the intake answers 403
     with pytest.raises(lab.AuthError) as info:
         lab.submit_report(engine, Report("Cu50Zr50", "amorphous"), token=None, channel="test")
-    assert info.value.status == 401
+    assert isinstance(info.value, NotSignedIn)  # the intake answers 401
     assert lab.require_role(toks["admin"][0], "reporter")  # roles include the ones below
     lab.run_write(engine, lambda s: lab.revoke_token(s, reporter.id))
     assert lab.authenticate_engine(engine, secret) is None

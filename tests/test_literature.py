@@ -144,7 +144,7 @@ def test_a_stripped_set_is_named_not_a_traceback(tmp_path, monkeypatch):
 
 
 def test_seeding_is_idempotent_and_replaces_the_old_shipped_binaries(engine):
-    from db.ingest import import_labelled_csv
+    from db.datasets import import_labelled_csv
     from db.literature import seed_literature
     from db.models import Measurement, Outcome
     from db.session import session_scope

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from agents.loop import create_campaign, ingest_simulation_results
+from agents.loop import create_campaign
+from db.jobs import ingest_simulation_results
 from agents.simulation.worker import SimulationRunner
-from db.ingest import get_or_create_compositions
+from db.compositions import get_or_create_compositions
 from db.models import Job, Measurement, Outcome
 from db.session import get_engine, session_scope
 from discovery.composition import parse_composition
@@ -92,7 +93,7 @@ def test_uncovered_composition_is_not_simulable(engine, local_ray, tmp_path):
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_campaign_with_simulation_enabled(use_database, binary_data_path, prefect_server, local_ray):
     from agents.config import AgentConfig, CampaignConfig, SpaceConfig
-    from db.ingest import import_labelled_csv
+    from db.datasets import import_labelled_csv
     from db.migrate import upgrade
     from flows.campaign import campaign_flow
 

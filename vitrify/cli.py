@@ -104,7 +104,8 @@ def db_import(
     name: Optional[str] = typer.Option(None, help="Name of the data set (default: file name)"),
 ) -> None:
     """Load a labelled CSV as literature outcomes (all rows or none)."""
-    from db.ingest import IngestError, import_labelled_csv
+    from db.datasets import import_labelled_csv
+    from db.errors import IngestError
     from db.session import session_scope
 
     engine = _engine()
@@ -148,7 +149,8 @@ def report(
     youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
 ) -> None:
     """Record a lab synthesis outcome; the next retraining uses it."""
-    from db.ingest import IngestError, Report, record_report
+    from db.errors import IngestError
+    from db.reports import Report, record_report
     from db.session import session_scope
 
     rep = Report(
@@ -319,7 +321,7 @@ def deploy(
 
 
 def _run_flow(campaign_id: int) -> None:
-    from agents.loop import CampaignError
+    from db.campaigns import CampaignError
     from flows.campaign import campaign_flow
 
     started = time.perf_counter()
@@ -352,7 +354,7 @@ def _print_lab_state(campaign_id: int) -> None:
     """Where the campaign's lab jobs stand (the campaign never waits for them)."""
     from collections import Counter
 
-    from agents.loop import campaign_config
+    from agents.config import campaign_config
     from db.lab import lab_queue
     from db.models import Campaign
     from db.session import session_scope
@@ -374,7 +376,9 @@ def _print_last_batch(campaign_id: int) -> None:
     """The last batch with every objective and constraint, for campaigns that have them."""
     from sqlalchemy import func, select
 
-    from agents.loop import batch_table, campaign_config, iteration_proposals
+    from agents.config import campaign_config
+    from agents.loop import batch_table
+    from db.campaigns import iteration_proposals
     from db.models import Campaign, Proposal
     from db.session import session_scope
     from vitrify.cli_campaign import print_batch
@@ -385,12 +389,12 @@ def _print_last_batch(campaign_id: int) -> None:
         if not config.objectives:
             return  # the demo: its summary table says it all
         last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
-        rows = batch_table(session, iteration_proposals(session, campaign, last), config) if last else []
+        rows = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
     print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
 
 
 def _plot_campaign(campaign_id: int) -> Path:
-    from agents.loop import campaign_config
+    from agents.config import campaign_config
     from agents.replay import ReplayOracle
     from db.queries import campaign_discovery_counts
     from db.session import session_scope

@@ -168,7 +168,8 @@ def extend(
     iterations: int = typer.Option(..., "--iterations", min=1, max=100_000, help="How many more iterations"),
 ) -> None:
     """Continue a finished (or stopped) campaign for N more iterations."""
-    from agents.loop import CampaignError, extend_campaign
+    from agents.loop import extend_campaign
+    from db.campaigns import CampaignError
     from db.session import session_scope
     from vitrify.cli import _engine, _run_flow
     from vitrify.settings import quiet_third_party_defaults
@@ -192,7 +193,9 @@ def show_campaign(campaign_id: int, *, as_json: bool = False) -> None:
     """``vitrify status --campaign ID``: the campaign, its file (exact text) and last batch."""
     from sqlalchemy import func, select
 
-    from agents.loop import batch_table, campaign_config, iteration_proposals
+    from agents.config import campaign_config
+    from agents.loop import batch_table
+    from db.campaigns import iteration_proposals
     from db.models import Campaign, Proposal
     from db.session import session_scope
     from vitrify.cli import _engine
@@ -204,7 +207,7 @@ def show_campaign(campaign_id: int, *, as_json: bool = False) -> None:
             _fail(f"no campaign {campaign_id}")
         config = campaign_config(campaign)
         last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
-        batch = batch_table(session, iteration_proposals(session, campaign, last), config) if last else []
+        batch = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
         info = {
             "id": campaign.id, "name": campaign.name, "status": campaign.status,
             "iterations_done": campaign.iterations_done, "iterations_planned": campaign.iterations_planned,

@@ -1,6 +1,6 @@
 """``vitrify lab ...``, ``vitrify token ...`` and ``vitrify serve``: the lab's command line.
 
-Thin shells over db.lab (and so db.ingest): the same checks, the same tokens and the same
+Thin shells over db.lab (and so db.reports): the same checks, the same tokens and the same
 database as the REST API, the web page and the Prefect form.
 """
 
@@ -51,7 +51,7 @@ def _token(engine, secret: Optional[str]):
 
 def _run(fn):
     """Call fn; turn refusals into a clear message and exit code 1."""
-    from db.ingest import IngestError
+    from db.errors import IngestError
     from db.lab import LabError
 
     try:
@@ -199,7 +199,7 @@ def lab_report(
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
     """Report what the lab made (or correct an earlier report with --correct ID --reason ...)."""
-    from db.ingest import Report
+    from db.reports import Report
     from db.lab import submit_report
 
     from vitrify.cli import flag_measurements
@@ -371,7 +371,7 @@ def lab_start(
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
     """Start (resume) a campaign in the background (operator)."""
-    from db.lab import start_campaign
+    from flows.launch import start_campaign
 
     engine = _engine()
     tok = _token(engine, token)

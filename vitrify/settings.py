@@ -1,4 +1,8 @@
-"""One settings object for every process (CLI, flows, Ray workers, the intake server).
+"""The settings of every process (CLI, flows, Ray workers, the intake server), in one module.
+
+This module imports nothing of the project, so every layer may read it. ``Settings`` (prefix
+``VITRIFY_``) is the main object; ``LabSettings`` (``VITRIFY_LAB_``, the lab's guardrails) and
+``IntakeSettings`` (``VITRIFY_INTAKE_``) are read where they are used.
 
 Everything that differs between a laptop and production is an environment variable
 (prefix ``VITRIFY_``) or a ``.env`` file: never an edit to the code.
@@ -13,9 +17,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -61,6 +66,43 @@ class Settings(BaseSettings):
     @property
     def plots_dir(self) -> Path:
         return self.data_dir / "plots"
+
+
+class LabSettings(BaseSettings):
+    """Lab guardrails, from ``VITRIFY_LAB_*`` environment variables (or ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VITRIFY_LAB_", env_file=".env", extra="ignore")
+
+    budget_per_night: int | None = Field(
+        default=None, ge=0, description="Most experiment jobs released to the lab queue per night (all campaigns); unset = no limit."
+    )
+    require_approval: bool = Field(default=False, description="Batches wait for an operator's approval before the lab sees them.")
+    night_starts_hour: int = Field(default=12, ge=0, le=23, description="Local hour at which a lab night (a 24 h budget window) begins.")
+    timezone: str = Field(default="UTC", description="Time zone of the lab, for night_starts_hour (e.g. Europe/Berlin).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+def lab_settings() -> LabSettings:
+    """Read fresh each call: the lab may change its guardrails while a server runs."""
+    return LabSettings()
+
+
+
+class IntakeSettings(BaseSettings):
+    """The intake server (``VITRIFY_INTAKE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VITRIFY_INTAKE_", env_file=".env", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Address the server binds to. Loopback unless you mean to expose it.")
+    port: int = Field(default=8765, ge=0, le=65535)
 
 
 @lru_cache(maxsize=1)

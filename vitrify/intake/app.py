@@ -2,7 +2,7 @@
 
 Every route that changes something needs an API token (``Authorization: Bearer <token>``)
 of a sufficient role; so do the routes that show the queue and history. Reports go through
-db.lab.submit_reports / import_csv, i.e. db.ingest, the one validation path. Errors come
+db.lab.submit_reports / import_csv, i.e. db.reports, the one validation path. Errors come
 back as ``{"detail": "...", "errors": [{"row", "field", "message", "code"}]}`` with 422
 (invalid), 409 (conflict: already reported, contradiction, already claimed), 404, 401 or 403.
 """
@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from db import lab
-from db.ingest import QUANTITIES, IngestError, Report
+from db.errors import IngestError, InvalidRequest, LabError, NotAllowed, NotFound, NotSignedIn
+from db.measurements import QUANTITIES
+from db.reports import Report
 from db.models import ApiToken, TokenRole
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
 
@@ -132,6 +134,14 @@ class SecurityHeaders:
 
 
 
+def _lab_status(exc: LabError) -> int:
+    """The HTTP status of a refused lab action (db raises named errors, not status codes)."""
+    for kind, status in ((NotSignedIn, 401), (NotAllowed, 403), (NotFound, 404), (InvalidRequest, 422)):
+        if isinstance(exc, kind):
+            return status
+    return 409
+
+
 def _error_body(detail: str, errors: list[dict] | None = None) -> dict:
     return {"detail": detail, "errors": errors or []}
 
@@ -165,10 +175,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         status = 409 if "conflict" in codes else 422
         return JSONResponse(_error_body(str(exc).splitlines()[0], [e.as_dict() for e in exc.errors]), status_code=status)
 
-    @app.exception_handler(lab.LabError)
-    async def lab_error(_request: Request, exc: lab.LabError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(_error_body(str(exc)), status_code=exc.status, headers=headers)
+    @app.exception_handler(LabError)
+    async def lab_error(_request: Request, exc: LabError):
+        status = _lab_status(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(_error_body(str(exc)), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(_request: Request, exc: RequestValidationError):
@@ -277,7 +288,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         """A CSV file of reports as the request body (text/csv). One bad row rejects the whole file."""
         data = await request.body()
         if len(data) > 20 * 1024 * 1024:
-            raise lab.LabError("the file is larger than 20 MB; split it", 413)
+            return JSONResponse(_error_body("the file is larger than 20 MB; split it"), status_code=413)
         from starlette.concurrency import run_in_threadpool
 
         safe_name = Path(name).name or "upload.csv"
@@ -299,7 +310,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
             campaign = s.get(Campaign, campaign_id) if campaign_id is not None else None
             if campaign_id is not None and campaign is None:
-                raise lab.LabError(f"no campaign {campaign_id}", 404)
+                raise NotFound(f"no campaign {campaign_id}")
             return lab.budget_status(s, campaign)
         return read(work)
 
@@ -331,7 +342,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     @app.post("/api/campaigns/{campaign_id}/start", tags=["campaigns"])
     def start(campaign_id: int, tok: ApiToken = Depends(operator)) -> dict:
         """Start (resume) a campaign in a background process on the server's machine."""
-        return lab.start_campaign(engine, campaign_id, token=tok)
+        from flows import launch
+
+        return launch.start_campaign(engine, campaign_id, token=tok)
 
     # ---- admin
 

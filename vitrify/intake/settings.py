@@ -1,18 +1,10 @@
-"""Intake server settings (``VITRIFY_INTAKE_*`` environment variables or ``.env``)."""
+"""Intake server helpers (its settings, ``VITRIFY_INTAKE_*``, live in vitrify.settings)."""
 
 from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class IntakeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VITRIFY_INTAKE_", env_file=".env", extra="ignore")
-
-    host: str = Field(default="127.0.0.1", description="Address the server binds to. Loopback unless you mean to expose it.")
-    port: int = Field(default=8765, ge=0, le=65535)
+from vitrify.settings import IntakeSettings  # noqa: F401  (one settings module)
 
 
 def is_loopback(host: str) -> bool:
