@@ -60,6 +60,7 @@ from pydantic import (
 )
 
 from agents.config import AGENT_NAMES, AGENT_PRESETS
+from discovery.composition import split_system
 
 DESTINATION_KINDS = ("lab", "simulation", "replay")
 #: Iterations of a campaign that only gives a deadline (``until``): it stops at the deadline.
@@ -203,7 +204,7 @@ class SpaceSection(_Section):
             return value
         problems = []
         for i, system in enumerate(value):
-            parts = [p.strip() for p in str(system).split("-") if p.strip()]
+            parts = split_system(str(system))
             if len(parts) < 2:
                 problems.append((f"[{i}]", f"{system!r} is not a system like Cu-Zr"))
                 continue

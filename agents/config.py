@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from discovery.composition import parse_composition
+from discovery.composition import parse_composition, parse_system
 from discovery.vocabulary import ProcessingRoute
 
 AGENT_NAMES = ("random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson")
@@ -122,9 +122,7 @@ class SpaceConfig(BaseModel):
     def _canonical_systems(cls, systems: list[str]) -> list[str]:
         out = []
         for system in systems:
-            els = [e.strip() for e in system.split("-") if e.strip()]
-            parse_composition("".join(f"{e}1" for e in els), field="systems")  # unknown elements fail here
-            out.append("-".join(sorted(els)))
+            out.append("-".join(sorted(parse_system(system, field="systems"))))
         return out
 
     @model_validator(mode="after")

@@ -61,13 +61,10 @@ def with_members(scores: Scores, members: np.ndarray, *, single_member_uncertain
 
     With one member the spread is ``single_member_uncertainty`` (None: the Bernoulli
     ``sqrt(p (1 - p))``)."""
-    prob = members.mean(axis=0)
-    if members.shape[0] > 1:
-        unc = members.std(axis=0)
-    else:
-        unc = np.sqrt(prob * (1 - prob)) if single_member_uncertainty is None else single_member_uncertainty
-    eps = 1e-6
-    return Scores(np.log((prob + eps) / (1 - prob + eps)), prob, unc, scores.modulus_gpa,
+    from discovery.properties import ensemble_mean_spread, logit
+
+    prob, unc = ensemble_mean_spread(members, single_member_spread=single_member_uncertainty, bernoulli=True)
+    return Scores(logit(prob), prob, unc, scores.modulus_gpa,
                   scores.modulus_uncertainty_gpa, members=members, properties=scores.properties)
 
 

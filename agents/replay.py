@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from discovery.composition import parse_composition
+from discovery.composition import parse_composition, parse_system
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
 
 
@@ -68,7 +68,7 @@ class ReplayOracle:
                 route = ProcessingRoute.parse(row.get("processing"), field=f"row {i} processing")
                 records[comp.canonical].append(ReplayRecord(result, route, i))
                 if row.get("system"):
-                    extra.add(frozenset(e.strip() for e in row["system"].split("-") if e.strip()))
+                    extra.add(frozenset(parse_system(row["system"], field=f"row {i} system")))
         return cls(records, source=path.name, extra_systems=extra)
 
     def __len__(self) -> int:

@@ -114,13 +114,12 @@ def batch_picks(budget: int, batch: int, n_pool: int | None = None) -> list[int]
 
 def system_of(text: str) -> frozenset[str]:
     """Element set of a system written ``Al-Ni-Zr`` (any order) or of a formula (``Al10Ni5Zr85``)."""
-    from discovery.composition import ELEMENT_SYMBOLS
+    from discovery.composition import ELEMENT_SYMBOLS, split_system
 
-    t = str(text).strip()
-    parts = [p.strip() for p in t.replace(",", "-").split("-") if p.strip()]
+    parts = split_system(str(text).strip())
     if parts and all(p in ELEMENT_SYMBOLS for p in parts):
         return frozenset(parts)
-    return frozenset(parse_composition(t).elements)
+    return frozenset(parse_composition(str(text).strip()).elements)
 
 
 @dataclass

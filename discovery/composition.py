@@ -295,6 +295,29 @@ def _parse(raw: str, strict: bool, wt_percent: bool, field: str) -> tuple[tuple[
     return pairs
 
 
+def split_system(system) -> list[str]:
+    """The element symbols of a chemical system as written: ``"Cu-Zr-Al"``, ``"Cu,Zr,Al"`` or a
+    sequence of symbols; order kept, nothing validated (see :func:`parse_system`)."""
+    parts = str(system).replace(",", "-").split("-") if isinstance(system, str) else [str(e) for e in system]
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_system(system, *, field: str = "system") -> tuple[str, ...]:
+    """The elements of a chemical system (``"Cu-Zr-Al"`` -> ``("Cu", "Zr", "Al")``, order kept).
+
+    This is the one system reader: campaign spaces, hold-outs, replay pools and ternary maps
+    call it. Unknown symbols and repeated elements raise :class:`CompositionError`."""
+    els = split_system(system)
+    if not els:
+        raise CompositionError("empty chemical system", text=str(system), field=field)
+    unknown = [e for e in els if e not in ELEMENT_SYMBOLS]
+    if unknown:
+        raise CompositionError(f"unknown element {unknown[0]}", text=str(system), field=field)
+    if len(set(els)) != len(els):
+        raise CompositionError("an element appears twice", text=str(system), field=field)
+    return tuple(els)
+
+
 def parse_composition(
     text: str,
     *,

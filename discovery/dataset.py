@@ -83,9 +83,11 @@ def held_out_systems(systems) -> list[str]:
     grid, so an edge composition of a ternary pool almost always has a training twin."""
     from itertools import combinations
 
+    from discovery.composition import split_system
+
     out: set[str] = set()
     for system in systems:
-        els = sorted({e.strip() for e in str(system).split("-") if e.strip()})
+        els = sorted(set(split_system(str(system))))
         for k in range(2, len(els) + 1):
             out.update("-".join(c) for c in combinations(els, k))
     return sorted(out)

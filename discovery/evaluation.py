@@ -170,7 +170,9 @@ class GFACVResult:
 
     @property
     def uncertainty(self) -> np.ndarray:
-        return self.members.std(axis=0)
+        from discovery.properties import ensemble_mean_spread
+
+        return ensemble_mean_spread(self.members)[1]
 
     def metrics(self) -> dict[str, dict]:
         """Metrics per member (``svm`` on P_GFA > 0) and for the ``ensemble`` mean probability."""

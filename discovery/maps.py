@@ -19,15 +19,16 @@ from discovery.composition import CompositionMatrix
 _SQRT3_2 = np.sqrt(3.0) / 2.0
 
 
-def parse_system(system: str | Sequence[str]) -> tuple[str, str, str]:
+def ternary_system(system: str | Sequence[str]) -> tuple[str, str, str]:
     """``"Cu-Zr-Al"`` -> ("Cu", "Zr", "Al"), order kept (corners: left, right, top)."""
-    els = [e.strip() for e in system.split("-")] if isinstance(system, str) else [str(e).strip() for e in system]
-    els = [e for e in els if e]
-    if len(els) != 3 or len(set(els)) != 3:
-        raise ValueError(f"a ternary system needs three distinct elements, e.g. Cu-Zr-Al; got {system!r}")
-    from discovery.composition import parse_composition
+    from discovery.composition import CompositionError, parse_system
 
-    parse_composition("".join(f"{e}1" for e in els), field="system")  # unknown symbols fail here
+    try:
+        els = parse_system(system)
+    except CompositionError as exc:
+        raise ValueError(f"a ternary system needs three distinct known elements, e.g. Cu-Zr-Al; {exc}") from None
+    if len(els) != 3:
+        raise ValueError(f"a ternary system needs three distinct elements, e.g. Cu-Zr-Al; got {system!r}")
     return els[0], els[1], els[2]
 
 
@@ -35,7 +36,7 @@ def ternary_grid(system: str | Sequence[str], step: float = 1.0) -> CompositionM
     """Every grid point of the triangle (including binaries and pure elements), columns in system order."""
     from discovery.space import SearchSpace
 
-    els = parse_system(system)
+    els = ternary_system(system)
     space = SearchSpace(elements=list(els), min_components=1, max_components=3, step=step)
     parts = list(space.iter_chunks(chunk_size=1_000_000))
     fractions = np.vstack([p.fractions for p in parts])
@@ -73,7 +74,7 @@ def plot_pgfa_map(
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
-    els = parse_system(system)
+    els = ternary_system(system)
     grid = ternary_grid(els, step)
     scores = model.score(grid, route)
     x, y = to_cartesian(grid.fractions)

@@ -743,10 +743,8 @@ class GlassFormingModel:
         from discovery.properties import Prediction
 
         props = {k: Prediction.concat([p[4][k] for p in parts]) for k in parts[0][4]}
-        prob = members.mean(axis=0)
-        if members.shape[0] > 1:
-            unc = members.std(axis=0)
-        else:
-            # A single SVM has no member disagreement: the Bernoulli std of its calibrated probability stands in.
-            unc = np.sqrt(prob * (1 - prob))
+        from discovery.properties import ensemble_mean_spread
+
+        # a single SVM has no member disagreement: the Bernoulli std of its calibrated probability stands in
+        prob, unc = ensemble_mean_spread(members, bernoulli=True)
         return Scores(p_gfa, prob, unc, e, e_std, members=members, properties=props)

@@ -85,5 +85,35 @@ class Prediction:
         return Prediction(np.concatenate([p.mean for p in parts]), np.concatenate([p.std for p in parts]), members)
 
     @staticmethod
+    def from_members(members: np.ndarray) -> "Prediction":
+        """Mean and spread of an ensemble's (m, n) member predictions, members kept."""
+        mean, std = ensemble_mean_spread(members)
+        return Prediction(mean, std, members)
+
+    @staticmethod
     def missing(n: int) -> "Prediction":
         return Prediction(np.full(n, np.nan), np.full(n, np.nan), None)
+
+
+# --------------------------------------------------------------------------- ensemble statistics
+
+
+def ensemble_mean_spread(members: np.ndarray, *, single_member_spread: np.ndarray | None = None,
+                         bernoulli: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread (std across members, axis 0) of an ensemble's (m, n) predictions.
+
+    One member has no disagreement: its spread is ``single_member_spread`` if given, else
+    (``bernoulli``, for probabilities) the Bernoulli std sqrt(p (1 - p)), else zero."""
+    members = np.asarray(members, dtype=float)
+    mean = members.mean(axis=0)
+    if members.shape[0] > 1:
+        return mean, members.std(axis=0)
+    if single_member_spread is not None:
+        return mean, np.asarray(single_member_spread, dtype=float)
+    return mean, (np.sqrt(mean * (1 - mean)) if bernoulli else np.zeros_like(mean))
+
+
+def logit(p, *, clip: float = 1e-6) -> np.ndarray:
+    """log(p / (1 - p)) with p clipped to [clip, 1 - clip] (finite for P = 0 and 1)."""
+    p = np.clip(np.asarray(p, dtype=float), clip, 1 - clip)
+    return np.log(p / (1 - p))

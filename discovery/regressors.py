@@ -301,16 +301,15 @@ class PropertyEnsemble:
 
     def predict_target(self, matrix: CompositionMatrix, target: str, *, base=None) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std across members); NaN where the model has no prediction."""
-        members = self.member_predictions(matrix, target, base=base)
-        return members.mean(axis=0), members.std(axis=0)
+        from discovery.properties import ensemble_mean_spread
+
+        return ensemble_mean_spread(self.member_predictions(matrix, target, base=base))
 
     def predict(self, matrix: CompositionMatrix) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from discovery.properties import ensemble_mean_spread
+
         X = self.features(matrix)
-        out = {}
-        for target in self.targets:
-            members = self.member_predictions_from_features(X, target)
-            out[target] = (members.mean(axis=0), members.std(axis=0))
-        return out
+        return {t: ensemble_mean_spread(self.member_predictions_from_features(X, t)) for t in self.targets}
 
     def predict_properties(self, matrix: CompositionMatrix, *, base=None) -> dict:
         """{discovery.properties name: Prediction} of every fitted target and derived property."""
@@ -318,7 +317,7 @@ class PropertyEnsemble:
 
         X = self.features(matrix, base)
         members = {t: self.member_predictions_from_features(X, t) for t in self.targets if t in self.models_}
-        out = {self.property_names.get(t, t): Prediction(m.mean(axis=0), m.std(axis=0), m) for t, m in members.items()}
+        out = {self.property_names.get(t, t): Prediction.from_members(m) for t, m in members.items()}
         for name, (op, *args) in self.derived.items():
             if not all(a in members for a in args):
                 continue
@@ -329,7 +328,7 @@ class PropertyEnsemble:
                     m = members[args[0]] / (members[args[1]] + members[args[2]])
                 else:
                     raise ValueError(f"unknown derived operation {op!r}")
-            out[name] = Prediction(m.mean(axis=0), m.std(axis=0), m)
+            out[name] = Prediction.from_members(m)
         return out
 
 

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from discovery.properties import logit
+
 from discovery.vocabulary import MODEL_ROUTE_GROUPS, ProcessingRoute
 
 LITERATURE = "literature"
@@ -286,8 +288,8 @@ DEFAULT_SHIFT_PRIOR_SD = 1.0
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
+    # clipped at 1e-4: a member's P = 0 or 1 must not dominate the campaign's shift
+    return logit(p, clip=1e-4)
 
 
 def campaign_logit_shift(predicted, labels, *, prior_sd: float = DEFAULT_SHIFT_PRIOR_SD) -> float:

@@ -239,11 +239,9 @@ def _symbols(values, name: str) -> tuple[str, ...]:
 
 
 def _system_tuple(system) -> tuple[str, ...]:
-    if isinstance(system, str):
-        parts = [p.strip() for p in system.replace(",", "-").split("-") if p.strip()]
-    else:
-        parts = list(system)
-    els = _symbols(parts, "systems")
+    from discovery.composition import split_system
+
+    els = _symbols(split_system(system), "systems")
     if not els:
         raise SpaceError("empty chemical system", field="systems")
     return els

@@ -281,12 +281,12 @@ def report(
     from db.registry import load_model
     from db.session import session_scope
     from db.training import labelled_set
-    from discovery.maps import parse_system, plot_pgfa_map
+    from discovery.maps import plot_pgfa_map, ternary_system
     from discovery.plots import plot_parity, plot_reliability
     from discovery.vocabulary import ProcessingRoute, VocabularyError
 
     try:
-        systems = [parse_system(s) for s in system]
+        systems = [ternary_system(s) for s in system]
         route = ProcessingRoute.parse(processing, field="--processing").model_group
     except (ValueError, VocabularyError) as exc:
         _fail(str(exc))
