@@ -4,12 +4,11 @@ experiment). It says "no data" honestly when the data set has no record of the c
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from discovery.composition import parse_composition, parse_system
+from discovery.composition import parse_composition
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
 
 
@@ -44,31 +43,17 @@ class ReplayOracle:
     def from_csv(cls, path: Path | str, *, systems: set[str] | None = None) -> "ReplayOracle":
         """Read ``formula, gfa`` (or ``phase``) ``[, processing, system]``; a bad row raises
         ValueError naming its row and field."""
+        from discovery.labelled_csv import load_labelled_csv_rows
+
         path = Path(path)
         records: dict[str, list[ReplayRecord]] = defaultdict(list)
         extra: set[frozenset] = set()
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = {c.strip() for c in reader.fieldnames or [] if c}
-            missing = [c for c in ("formula",) if c not in columns] + ([] if {"gfa", "phase"} & columns else ["gfa"])
-            if missing:
-                raise ValueError(f"missing column(s) {', '.join(missing)}; need formula, gfa [, processing, system]")
-            for i, raw in enumerate(reader, start=1):
-                row = {(k or "").strip(): v for k, v in raw.items()}
-                comp = parse_composition(row["formula"], field=f"row {i} formula")
-                if systems is not None and comp.system not in systems:
-                    continue
-                if row.get("phase"):
-                    result = SynthesisResult.parse(row["phase"], field=f"row {i} phase")
-                else:
-                    gfa = str(row.get("gfa") or "").strip()
-                    if gfa not in ("0", "1", "0.0", "1.0"):
-                        raise ValueError(f"row {i}, field 'gfa': must be 1 or 0, got {gfa!r}")
-                    result = SynthesisResult.from_label(int(float(gfa)))
-                route = ProcessingRoute.parse(row.get("processing"), field=f"row {i} processing")
-                records[comp.canonical].append(ReplayRecord(result, route, i))
-                if row.get("system"):
-                    extra.add(frozenset(parse_system(row["system"], field=f"row {i} system")))
+        for r in load_labelled_csv_rows(path):
+            if systems is not None and r.composition.system not in systems:
+                continue
+            records[r.composition.canonical].append(ReplayRecord(r.result, r.route, r.row))
+            if r.system:
+                extra.add(frozenset(r.system))
         return cls(records, source=path.name, extra_systems=extra)
 
     def __len__(self) -> int:

@@ -153,11 +153,14 @@ class ReplayPool:
     @classmethod
     def from_csv(cls, path: str | Path) -> "ReplayPool":
         from agents.replay import ReplayOracle
+        from discovery.labelled_csv import LabelledCSVError
         from discovery.features import featurizable
 
         path = Path(path)
         try:
             oracle = ReplayOracle.from_csv(path)
+        except LabelledCSVError as exc:
+            raise ReplayError(str(exc)) from None  # names the file, row and field
         except (CompositionError, ValueError, KeyError) as exc:
             raise ReplayError(f"{path.name}: {exc}") from None
         if not len(oracle):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +13,7 @@ from db.compositions import get_or_create_compositions
 from db.errors import IngestError, RowError
 from db.models import Composition as CompositionRow
 from db.models import Dataset, Outcome, OutcomeSource
-from discovery.composition import Composition, CompositionError, parse_composition
-from discovery.vocabulary import ProcessingRoute, SynthesisResult, VocabularyError
+from discovery.labelled_csv import LabelledRow, read_labelled_csv
 
 
 @dataclass
@@ -32,58 +29,11 @@ class ImportReport:
 
 
 
-@dataclass
-class _ParsedRow:
-    composition: Composition
-    result: SynthesisResult
-    route: ProcessingRoute
-    system: str | None
-    row: int
-
-
-
-def _parse_labelled_rows(text: str) -> list[_ParsedRow]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or []) if h is not None]
-    missing = [c for c in ("formula",) if c not in header]
-    if "gfa" not in header and "phase" not in header:
-        missing.append("gfa")
-    if missing:
-        raise IngestError([RowError(None, c, "required column missing from the header") for c in missing])
-    errors: list[RowError] = []
-    parsed: list[_ParsedRow] = []
-    for i, raw in enumerate(reader, start=1):
-        rec = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
-        if None in raw:  # more fields than header columns
-            errors.append(RowError(i, "formula", f"row has {len(header) + len(raw[None])} fields, header has {len(header)}"))
-            continue
-        absent = [c for c in ("formula", "gfa" if "gfa" in header else "phase") if rec.get(c) in (None, "")]
-        if absent:
-            errors.append(RowError(i, absent[0], "value missing (empty field or truncated line)"))
-            continue
-        try:
-            comp = parse_composition(rec["formula"], field="formula")
-        except CompositionError as exc:
-            errors.append(RowError(i, "formula", exc.reason + f" (got {rec['formula']!r})"))
-            continue
-        try:
-            if rec.get("phase"):
-                result = SynthesisResult.parse(rec["phase"], field="phase")
-            else:
-                if rec["gfa"] not in ("0", "1", "0.0", "1.0", "True", "False", "true", "false"):
-                    raise VocabularyError(f"gfa must be 1 or 0, got {rec['gfa']!r}", field="gfa")
-                result = SynthesisResult.from_label(1 if rec["gfa"] in ("1", "1.0", "True", "true") else 0)
-            route = ProcessingRoute.parse(rec.get("processing"), field="processing")
-        except VocabularyError as exc:
-            errors.append(RowError(i, exc.field, exc.reason))
-            continue
-        parsed.append(_ParsedRow(comp, result, route, rec.get("system") or None, i))
-    if errors:
-        raise IngestError(errors)
-    if not parsed:
-        raise IngestError([RowError(None, "formula", "the file has no data rows")])
-    return parsed
-
+def _parse_labelled_rows(text: str) -> list[LabelledRow]:
+    rows, problems = read_labelled_csv(text)
+    if problems:
+        raise IngestError([RowError(p.row, p.field, p.message) for p in problems])
+    return rows
 
 
 def _count_compositions(session: Session) -> int:
@@ -124,7 +74,7 @@ def import_labelled_csv(
             processing=r.route.value,
             source=OutcomeSource.LITERATURE.value,
             dataset_id=dataset.id,
-            provenance={"file": path.name, "sha256": digest, "row": r.row, **({"system": r.system} if r.system else {})},
+            provenance={"file": path.name, "sha256": digest, "row": r.row, **({"system": "-".join(r.system)} if r.system else {})},
         )
         for r in rows
     ]

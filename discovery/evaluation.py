@@ -261,34 +261,15 @@ def cross_validate_gfa(
 
 
 def load_labelled_csv(path, *, source: str = "literature") -> LabelledSet:
-    """A labelled CSV (``formula`` or ``composition``; ``gfa`` 0/1/True/False or ``phase``;
-    optional ``processing``) as a :class:`LabelledSet`. Rows are kept as they are (no
-    deduplication: conflicting reports of one composition stay side by side, and grouped
-    CV keeps them in one fold)."""
-    import pandas as pd
+    """A labelled CSV (discovery.labelled_csv: the one reader of the format) as a
+    :class:`LabelledSet`. Rows are kept as they are (no deduplication: conflicting reports
+    of one composition stay side by side, and grouped CV keeps them in one fold); a bad row
+    raises :class:`discovery.labelled_csv.LabelledCSVError` naming it."""
+    from discovery.labelled_csv import load_labelled_csv_rows
 
-    from discovery.composition import parse_composition
-    from discovery.vocabulary import ProcessingRoute, SynthesisResult
-
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    col = "formula" if "formula" in df.columns else "composition"
-    cache: dict[str, object] = {}
-    comps = []
-    for text in df[col]:
-        comp = cache.get(text)
-        if comp is None:
-            comp = cache[text] = parse_composition(text, field=col)
-        comps.append(comp)
-    if "phase" in df.columns and "gfa" not in df.columns:
-        labels = [SynthesisResult.parse(p).glass_label for p in df["phase"]]
-    else:
-        labels = [1 if str(v).strip().lower() in ("1", "1.0", "true") else 0 for v in df["gfa"]]
-    if "processing" in df.columns:
-        routes = [ProcessingRoute.parse(p).model_group for p in df["processing"]]
-    else:
-        routes = ["unknown"] * len(df)
-    return LabelledSet(comps, np.array(routes, dtype=object), np.array(labels, dtype=int),
-                       np.full(len(df), source, dtype=object))
+    rows = load_labelled_csv_rows(path)
+    return LabelledSet([r.composition for r in rows], np.array([r.route.model_group for r in rows], dtype=object),
+                       np.array([r.result.glass_label for r in rows], dtype=int), np.full(len(rows), source, dtype=object))
 
 
 # --------------------------------------------------------------------------- literature benchmark

@@ -224,4 +224,4 @@ def test_cli_replay_rejects_bad_pool(tmp_path):
     bad.write_text("formula,label\nCu50Zr50,1\n")
     res = CliRunner().invoke(app, ["replay", "--pool", str(bad), "--budget", "5", "--batch", "5", "--seeds", "1"])
     assert res.exit_code == 1
-    assert "missing column" in res.output
+    assert "bad.csv" in res.output and "'gfa': required column missing" in res.output
