@@ -929,7 +929,7 @@ def template(kind: str = "lab", *, file: str = "campaign.yaml", oracle: str | No
     if kind == "replay":
         if oracle is None or oracle_path is None:
             raise ValueError("a replay template needs its oracle")
-        from agents.replay_harness import ReplayPool
+        from agents.replay import ReplayPool
 
         route = ReplayPool.from_csv(oracle_path).campaign_route
         values.update(name=f"replay-{Path(oracle).stem}", processing=route, oracle=yaml.safe_dump(oracle).strip()
