@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from discovery.composition import parse_composition, parse_system
 from discovery.vocabulary import ProcessingRoute
+from vitrify.errors import VitrifyError
 
 AGENT_NAMES = ("random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson")
 
@@ -36,7 +37,7 @@ def known_zone(value: str) -> str:
     return value
 
 
-class UnknownAgent(ValueError):
+class UnknownAgent(VitrifyError, ValueError):
     """An agent name that is not one of :data:`AGENT_NAMES`."""
 
     def __init__(self, name: str):

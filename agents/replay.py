@@ -16,6 +16,7 @@ import numpy as np
 
 from discovery.composition import CompositionError, CompositionMatrix, parse_composition
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
+from vitrify.errors import VitrifyError
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def answer_replay_jobs(oracle: ReplayOracle, jobs: list[dict]) -> list[dict]:
     return [answer_replay_job(oracle, job) for job in jobs]
 
 
-class ReplayError(ValueError):
+class ReplayError(VitrifyError, ValueError):
     """Bad replay input: unreadable pool, impossible budget, unknown agent."""
 
 
