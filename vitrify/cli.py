@@ -8,19 +8,44 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from vitrify.settings import SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
+from vitrify.settings import MAX_ID, SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
 
-app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True)
+class _Shell(typer.core.TyperGroup):
+    """The top command group: a database that cannot be used is one line and exit code 2, from
+    any command (the check in :func:`_engine` catches most before anything runs)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from db.session import explain, is_unavailable
+
+            if not is_unavailable(exc):
+                raise
+            _fail(str(explain(exc, _configured_url())), 2)
+
+
+def _configured_url() -> str:
+    try:
+        return get_settings().sqlalchemy_url
+    except Exception:
+        return "?"
+
+
+app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True,
+                  cls=_Shell)
 db_app = typer.Typer(help="Database: migrations and data import.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Run and inspect discovery campaigns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
+err = Console(stderr=True, markup=False)
 
 # Held out of training by the default campaign: real binary systems with both outcomes,
 # from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
@@ -28,11 +53,20 @@ DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
 
 
 def _engine():
+    """The configured database, checked and migrated; a database that cannot be used (bad
+    VITRIFY_DATABASE_URL, missing directory, corrupt or read-only file, unreachable server)
+    is one line naming the setting or file, and exit code 2."""
     from db.migrate import upgrade
-    from db.session import get_engine
+    from db.session import check_database, explain, get_engine, is_unavailable
 
-    engine = get_engine()
-    upgrade(engine)
+    try:
+        engine = get_engine()
+        check_database(engine)
+        upgrade(engine)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        _fail(str(explain(exc, _configured_url())), 2)
     return engine
 
 
@@ -140,7 +174,7 @@ def report(
     method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100"),
     reporter: Optional[str] = typer.Option(None, help="Who made the sample"),
-    job: Optional[int] = typer.Option(None, help="Experiment job this report answers"),
+    job: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Experiment job this report answers"),
     notes: Optional[str] = typer.Option(None),
     dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
     tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
@@ -223,7 +257,7 @@ def campaign_run(
     from db.session import session_scope
 
     settings = get_settings()
-    console.print(f"[bold]vitrify campaign[/] - data dir {settings.data_dir}")
+    console.print(Text.assemble(("vitrify campaign", "bold"), f" - data dir {settings.data_dir}"))
     engine = _engine()
     _ensure_shipped_data(engine)
     try:
@@ -267,7 +301,7 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
 
 
 @campaign_app.command("resume")
-def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
+def campaign_resume(campaign_id: int = typer.Argument(..., min=1, max=MAX_ID)) -> None:
     """Continue a campaign from the database (after a crash or a stop)."""
     quiet_third_party_defaults()
     _engine()
@@ -342,10 +376,12 @@ def _run_flow(campaign_id: int) -> None:
     png = _plot_campaign(campaign_id)
     pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
     console.print(
-        f"[bold]{summary['glasses_found']} glasses in {summary['picks']} picks[/] "
-        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
-        + (f"\nPareto front: {pareto}" if pareto.exists() else "")
-        + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        Text.assemble(
+            (f"{summary['glasses_found']} glasses in {summary['picks']} picks", "bold"),
+            f" (hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
+            + (f"\nPareto front: {pareto}" if pareto.exists() else "")
+            + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        ),
         highlight=False,
     )
 
@@ -429,7 +465,7 @@ def _plot_campaign(campaign_id: int) -> Path:
 @app.command("status")
 def status(
     top: int = typer.Option(10, help="How many best candidates to list"),
-    campaign: Optional[int] = typer.Option(None, "--campaign", help="One campaign: its file, objectives and last batch"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", min=1, max=MAX_ID, help="One campaign: its file, objectives and last batch"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with --campaign)"),
 ) -> None:
     """Campaigns, jobs and the best candidates so far, from the database alone."""

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err = Console(stderr=True)
+from vitrify.settings import MAX_ID
+
+console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
+err = Console(stderr=True, markup=False)
 
 EXIT_INVALID = 2  # a campaign file with problems (1 is every other refusal)
 
@@ -164,7 +166,7 @@ def run_file(file: Path, run_flow) -> None:
 
 
 def extend(
-    campaign_id: int = typer.Argument(..., help="The campaign to continue"),
+    campaign_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The campaign to continue"),
     iterations: int = typer.Option(..., "--iterations", min=1, max=100_000, help="How many more iterations"),
 ) -> None:
     """Continue a finished (or stopped) campaign for N more iterations."""

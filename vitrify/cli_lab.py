@@ -14,9 +14,12 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
-err = Console(stderr=True)
+from vitrify.settings import MAX_ID
+
+console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
+err = Console(stderr=True, markup=False)
 
 TOKEN_HELP = "API token (better: set VITRIFY_TOKEN, so the secret stays out of your shell history)"
 
@@ -34,7 +37,7 @@ def _engine():
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
     raise typer.Exit(code)
 
 
@@ -57,7 +60,7 @@ def _run(fn):
     try:
         return fn()
     except IngestError as exc:
-        err.print(f"[bold red]refused:[/] {exc}", highlight=False, markup=True)
+        err.print(Text.assemble(("refused: ", "bold red"), str(exc)), highlight=False)
         raise typer.Exit(1)
     except LabError as exc:
         _fail(str(exc))
@@ -79,35 +82,69 @@ def predicted_text(predicted: dict) -> str:
     return "\n".join(lines)
 
 
-def _print_jobs(rows: list[dict], title: str) -> None:
-    from rich.text import Text
+def compact_table(title: str, columns: list[tuple[str, dict]], rows: list[list], keep: tuple[str, ...] = ()) -> Table:
+    """A table for an 80-column terminal: columns empty in every row are left out; the
+    composition column is never cut or wrapped (the other columns wrap instead)."""
+    table = Table(title=title, padding=(0, 1))
+    shown = [i for i, (name, _) in enumerate(columns) if name in keep or any(str(row[i]) for row in rows)]
+    for i in shown:
+        name, opts = columns[i]
+        if name == "composition":
+            width = max([len(name)] + [len(str(row[i])) for row in rows])
+            opts = {"no_wrap": True, "min_width": width, "style": "bold", **opts}
+        table.add_column(name, **({"overflow": "fold"} | opts))
+    for row in rows:
+        table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in (row[i] for i in shown)))
+    return table
 
-    table = Table(title=title)
-    for col in ("job", "composition", "route", "campaign", "iter.", "rank", "P(glass)", "predicted", "state", "released"):
-        table.add_column(col)
+
+def _when(iso: str | None) -> str:
+    """An ISO timestamp (UTC) in this machine's local time: 'HH:MM' today, else 'MM-DD HH:MM'."""
+    if not iso:
+        return ""
+    from datetime import datetime, timezone
+
+    try:
+        stamp = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso[:16]
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    local = stamp.astimezone()
+    return local.strftime("%H:%M" if local.date() == datetime.now().astimezone().date() else "%Y-%m-%d %H:%M")
+
+
+def _print_jobs(rows: list[dict], title: str) -> None:
+    cols = [("job", {"justify": "right", "no_wrap": True}), ("composition", {}), ("route", {}),
+            ("P(glass)", {"justify": "right", "no_wrap": True}), ("predicted", {}), ("state", {}), ("campaign", {})]
+    body = []
     for r in rows:
-        table.add_row(
-            str(r["job_id"]), r["composition"] or "", r["processing"],
-            Text(f"{r['campaign'] or ''} {r['campaign_id'] or ''}".strip()),  # a campaign name is user text
-            str(r["iteration"] or ""), "" if r["rank"] is None else str(r["rank"]), "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
-            predicted_text(r.get("predicted")),
-            r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] else ""), (r["released_at"] or "")[:16],
-        )
-    console.print(table)
+        campaign = " ".join(x for x in (r["campaign"] or "", f"#{r['campaign_id']}" if r["campaign_id"] else "") if x)
+        if r["iteration"]:
+            campaign += f" it.{r['iteration']}" + (f" rank {r['rank']}" if r["rank"] is not None else "")
+        state = r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] else "")
+        if r.get("released_at"):
+            state += f", since {_when(r['released_at'])}"
+        body.append([r["job_id"], r["composition"] or "", r["processing"] or "",
+                     "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
+                     predicted_text(r.get("predicted")), state, campaign])
+    console.print(compact_table(title, cols, body, keep=("job", "composition", "state")))
 
 
 def _print_outcomes(rows: list[dict], title: str) -> None:
-    table = Table(title=title)
-    for col in ("outcome", "rev", "job", "sample", "composition", "result", "route", "measurements", "by", "when", "reason", "current"):
-        table.add_column(col)
+    cols = [("outcome", {"justify": "right"}), ("composition", {}), ("result", {}), ("measured", {}),
+            ("by, when", {}), ("sample, notes", {})]
+    body = []
     for r in rows:
-        meas = ", ".join(f"{q} {m['value']:g} {m['unit']}" for q, m in r["measurements"].items())
-        table.add_row(
-            str(r["outcome_id"]), str(r["revision"]), str(r["job_id"] or ""), r["sample_id"] or "", r["composition"] or "",
-            r["result"], r["processing"], meas, r["reporter"] or "", (r["created_at"] or "")[:16], r["reason"] or "",
-            "yes" if r["is_current"] else "superseded",
-        )
-    console.print(table)
+        meas = "\n".join(f"{q} {m['value']:g} {m['unit']}" for q, m in r["measurements"].items())
+        head = f"{r['outcome_id']}" + (f" r{r['revision']}" if r["revision"] > 1 else "")
+        head += f"\njob {r['job_id']}" if r["job_id"] else ""
+        head += "" if r["is_current"] else "\nsuperseded"
+        result = r["result"] + ("" if r["processing"] == "unknown" else f"\n{r['processing']}")
+        who = f"{r['reporter'] or ''}\n{_when(r['created_at'])}".strip()
+        extra = "\n".join(x for x in (r["sample_id"] or "", r["notes"] or "", f"why: {r['reason']}" if r["reason"] else "") if x)
+        body.append([head, r["composition"] or "", result, meas, who, extra])
+    console.print(compact_table(title, cols, body, keep=("outcome", "composition", "result")))
 
 
 # --------------------------------------------------------------------------- lab
@@ -116,7 +153,7 @@ def _print_outcomes(rows: list[dict], title: str) -> None:
 @lab_app.command("queue")
 def lab_queue(
     all_jobs: bool = typer.Option(False, "--all", help="Also jobs held by the budget or awaiting approval"),
-    campaign: Optional[int] = typer.Option(None, help="Only this campaign's jobs"),
+    campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Only this campaign's jobs"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
     """The experiment queue: jobs the lab should make (free or claimed)."""
@@ -134,7 +171,7 @@ def lab_queue(
 
 @lab_app.command("claim")
 def lab_claim(
-    job: Optional[int] = typer.Argument(None, help="Job id (omit with --next)"),
+    job: Optional[int] = typer.Argument(None, min=1, max=MAX_ID, help="Job id (omit with --next)"),
     next_job: bool = typer.Option(False, "--next", help="Claim the oldest free job"),
     who: Optional[str] = typer.Option(None, help="Who makes it (default: the token's holder)"),
     release: bool = typer.Option(False, "--release", help="Give a claimed job back to the queue instead"),
@@ -182,7 +219,7 @@ def _parse_measure(text: str) -> tuple[str, tuple[str, str | None]]:
 def lab_report(
     composition: str = typer.Option(..., help="Composition as made, in at.% (e.g. Cu50Zr45Al5)"),
     result: str = typer.Option(..., help="amorphous | partially crystalline | crystalline | synthesis failed"),
-    job: Optional[int] = typer.Option(None, help="The experiment job this answers (omit for an ad-hoc sample)"),
+    job: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="The experiment job this answers (omit for an ad-hoc sample)"),
     method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other (default: the job's)"),
     sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Your own sample label"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100 +/- 0.5"),
@@ -194,7 +231,7 @@ def lab_report(
     tl_k: Optional[float] = typer.Option(None, "--tl-k", help="Liquidus (K)"),
     youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
     measure: List[str] = typer.Option([], "--measure", help="Any measurement with its unit, e.g. --measure Tg=430C (repeatable)"),
-    correct: Optional[int] = typer.Option(None, "--correct", help="Outcome id this report corrects (a new revision)"),
+    correct: Optional[int] = typer.Option(None, "--correct", min=1, max=MAX_ID, help="Outcome id this report corrects (a new revision)"),
     reason: Optional[str] = typer.Option(None, help="Why (required with --correct)"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
@@ -226,9 +263,9 @@ def lab_report(
 
 @lab_app.command("history")
 def lab_history(
-    job: Optional[int] = typer.Option(None, help="Every report for this job"),
+    job: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Every report for this job"),
     sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Every report for this sample"),
-    outcome: Optional[int] = typer.Option(None, help="The revision chain of this outcome"),
+    outcome: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="The revision chain of this outcome"),
     composition: Optional[str] = typer.Option(None, help="Every lab report of this composition"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -277,7 +314,7 @@ def _ranges(ids: list[int]) -> str:
 def lab_request(
     compositions: List[str] = typer.Argument(..., help="Compositions in at.%, e.g. Cu50Zr50 Cu64Zr36"),
     processing: Optional[str] = typer.Option(None, help="Route the lab should use"),
-    campaign: Optional[int] = typer.Option(None, help="Attach the jobs to a campaign"),
+    campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Attach the jobs to a campaign"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
     """Ask the lab for compositions by hand (operator): experiment jobs, within tonight's budget."""
@@ -317,7 +354,7 @@ def _decide(approval: int, approve: bool, note: Optional[str], token: Optional[s
 
 @lab_app.command("approve")
 def lab_approve(
-    approval: int = typer.Argument(..., help="Approval id (see `vitrify lab approvals`)"),
+    approval: int = typer.Argument(..., min=1, max=MAX_ID, help="Approval id (see `vitrify lab approvals`)"),
     note: Optional[str] = typer.Option(None),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
@@ -327,7 +364,7 @@ def lab_approve(
 
 @lab_app.command("reject")
 def lab_reject(
-    approval: int = typer.Argument(...),
+    approval: int = typer.Argument(..., min=1, max=MAX_ID),
     note: Optional[str] = typer.Option(None, help="Why"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
@@ -336,7 +373,7 @@ def lab_reject(
 
 
 @lab_app.command("budget")
-def lab_budget(campaign: Optional[int] = typer.Option(None)) -> None:
+def lab_budget(campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID)) -> None:
     """Tonight's lab budget: how many experiments were released, how many may still be."""
     from db.lab import budget_status, read
     from db.models import Campaign
@@ -353,7 +390,7 @@ def lab_budget(campaign: Optional[int] = typer.Option(None)) -> None:
 
 @lab_app.command("stop")
 def lab_stop(
-    campaign: int = typer.Argument(...),
+    campaign: int = typer.Argument(..., min=1, max=MAX_ID),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
     """Stop a campaign (operator): nothing new reaches the lab; reports still arrive."""
@@ -367,7 +404,7 @@ def lab_stop(
 
 @lab_app.command("start")
 def lab_start(
-    campaign: int = typer.Argument(...),
+    campaign: int = typer.Argument(..., min=1, max=MAX_ID),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
     """Start (resume) a campaign in the background (operator)."""
@@ -392,7 +429,7 @@ def lab_prefect_serve() -> None:
 
 
 @lab_app.command("prefect-form")
-def lab_prefect_form(job: int = typer.Argument(..., help="Experiment job id")) -> None:
+def lab_prefect_form(job: int = typer.Argument(..., min=1, max=MAX_ID, help="Experiment job id")) -> None:
     """Open a report form for a job in the Prefect UI (needs `vitrify lab prefect-serve` running)."""
     from vitrify.settings import quiet_third_party_defaults
 
@@ -444,7 +481,7 @@ def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also r
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: int = typer.Argument(..., help="Token id (see `vitrify token list`)")) -> None:
+def token_revoke(token_id: int = typer.Argument(..., min=1, max=MAX_ID, help="Token id (see `vitrify token list`)")) -> None:
     """Revoke a token: it stops working at once."""
     from db.lab import revoke_token, run_write
 
@@ -471,7 +508,7 @@ def serve(
     port = settings.port if port is None else port
     engine = _engine()
     if not is_loopback(host):
-        err.print(f"[bold yellow]warning:[/] binding {host}: the intake server is reachable from other machines. "
-                  "It speaks plain HTTP: put it behind a TLS proxy.", highlight=False)
+        err.print(Text.assemble(("warning: ", "bold yellow"), f"binding {host}: the intake server is reachable from other machines. "
+                  "It speaks plain HTTP: put it behind a TLS proxy."), highlight=False)
     console.print(f"vitrify intake on http://{host}:{port}/ (database: {engine.url.render_as_string(hide_password=True)})")
     uvicorn.run(create_app(engine), host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
