@@ -302,9 +302,23 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
 
 @campaign_app.command("resume")
 def campaign_resume(campaign_id: int = typer.Argument(..., min=1, max=MAX_ID)) -> None:
-    """Continue a campaign from the database (after a crash or a stop)."""
+    """Continue a campaign from the database (after a crash or a stop).
+
+    Example: vitrify campaign resume 3
+    """
+    from db.models import Campaign
+    from db.session import session_scope
+
     quiet_third_party_defaults()
-    _engine()
+    engine = _engine()
+    with session_scope(engine) as session:  # before Prefect starts: nothing to start for these
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            _fail(f"no campaign {campaign_id} (`vitrify status` lists them)")
+        done, planned, state = campaign.iterations_done, campaign.iterations_planned, campaign.status
+    if state == "finished" or done >= planned:
+        _fail(f"campaign {campaign_id} already finished ({done} of {planned} iterations): use "
+              f"`vitrify campaign extend {campaign_id} --iterations N` to continue it")
     _run_flow(campaign_id)
 
 
