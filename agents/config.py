@@ -123,7 +123,10 @@ class SpaceConfig(BaseModel):
         out = []
         for system in systems:
             els = [e.strip() for e in system.split("-") if e.strip()]
-            parse_composition("".join(f"{e}1" for e in els), field="systems")  # unknown elements fail here
+            try:
+                parse_composition("".join(f"{e}1" for e in els), field="systems")  # unknown elements fail here
+            except ValueError as exc:
+                raise ValueError(f"{system}: {getattr(exc, 'reason', exc)}") from None
             out.append("-".join(sorted(els)))
         return out
 

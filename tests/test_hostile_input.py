@@ -207,3 +207,31 @@ def test_the_api_answers_503_and_health_says_why(engine, tmp_path):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_on_a_taken_port_says_so_before_anything(use_database):
+    """Defect 7: no "vitrify intake on ..." followed by Errno 98."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _cli(["serve", "--port", str(port)]).output
+    assert out.strip() == f"error: port {port} is in use (another vitrify serve?): pass --port, or set VITRIFY_INTAKE_PORT"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args, line", [
+    (["campaign", "run", "--agent", "foo"], "error: --agent: unknown agent 'foo'"),
+    (["campaign", "run", "--holdout", "Cu-Xx"], "error: --holdout: Cu-Xx: unknown element Xx"),
+    (["campaign", "run", "--timezone", "Mars/Olympus"], "error: --timezone: unknown time zone 'Mars/Olympus'"),
+    (["deploy", "--until", "25:99"], "error: --until: must be HH:MM, got '25:99'"),
+    (["deploy", "--holdout", "Cu-Xx", "--agent", "ucb"], "error: --holdout: Cu-Xx: unknown element Xx"),
+])
+def test_a_bad_option_value_is_one_line_naming_the_option(use_database, args, line):
+    """Defect 8: no pydantic dump, no documentation links; checked before the database is seeded."""
+    out = _cli(args).output
+    assert out.startswith(line) and len(out.strip().splitlines()) <= 2, out
+    assert "pydantic" not in out and "errors.pydantic.dev" not in out and "seeded" not in out

@@ -257,15 +257,15 @@ def campaign_run(
     from db.session import session_scope
 
     settings = get_settings()
-    console.print(Text.assemble(("vitrify campaign", "bold"), f" - data dir {settings.data_dir}"))
-    engine = _engine()
-    _ensure_shipped_data(engine)
-    try:
+    try:  # the options first: a mistyped one costs nothing
         config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final)
     except UnknownAgent as exc:
         _fail(f"--agent: {exc}")
     except ValidationError as exc:
         _fail(_validation_lines(exc))
+    console.print(Text.assemble(("vitrify campaign", "bold"), f" - data dir {settings.data_dir}"))
+    engine = _engine()
+    _ensure_shipped_data(engine)
     with session_scope(engine) as session:
         campaign_id = create_campaign(session, config).id
     console.print(
@@ -275,10 +275,24 @@ def campaign_run(
     _run_flow(campaign_id)
 
 
+# the campaign settings the demo's options set, by the option's name
+_OPTION_OF = {"systems": "--holdout", "holdout_systems": "--holdout", "space": "--holdout", "timezone": "--timezone",
+              "until": "--until", "batch_size": "--batch", "iterations": "--iterations", "seed": "--seed",
+              "name": "--name", "oracle_csv": "--oracle", "agent": "--agent",
+              "exploit_final_batches": "--exploit-final-batches"}
+
+
 def _validation_lines(exc) -> str:
-    """A pydantic ValidationError as 'field: message' lines, without the library's dump."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
+    """A pydantic ValidationError as '--option: message', without the library's dump."""
+    lines = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        option = next((_OPTION_OF[x] for x in reversed(loc) if x in _OPTION_OF), None)
+        message = e["msg"].removeprefix("Value error, ")
+        for name in loc[-1:]:  # "until: until must be HH:MM" reads twice
+            message = message.removeprefix(f"{name}: ").removeprefix(f"{name} ")
+        lines.append(f"{option or '.'.join(loc) or 'settings'}: {message}")
+    return "; ".join(dict.fromkeys(lines))
 
 
 def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=None):

@@ -493,6 +493,23 @@ def token_revoke(token_id: int = typer.Argument(..., min=1, max=MAX_ID, help="To
 # --------------------------------------------------------------------------- serve
 
 
+def _check_port(host: str, port: int) -> None:
+    """Bind the address once before saying anything: a taken port is one line, not Errno 98."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except PermissionError:
+            _fail(f"port {port} needs administrator rights: pass --port 1024 or higher (or set VITRIFY_INTAKE_PORT)")
+        except OSError as exc:
+            if exc.errno == 98 or "in use" in str(exc).lower():
+                _fail(f"port {port} is in use (another vitrify serve?): pass --port, or set VITRIFY_INTAKE_PORT")
+            _fail(f"cannot listen on {host}:{port} ({exc.strerror}): check --host (or VITRIFY_INTAKE_HOST)")
+
+
 def serve(
     host: Optional[str] = typer.Option(None, help="Bind address (default VITRIFY_INTAKE_HOST or 127.0.0.1)"),
     port: Optional[int] = typer.Option(None, help="Port (default VITRIFY_INTAKE_PORT or 8765)"),
@@ -506,6 +523,7 @@ def serve(
     settings = IntakeSettings()
     host = host or settings.host
     port = settings.port if port is None else port
+    _check_port(host, port)
     engine = _engine()
     if not is_loopback(host):
         err.print(Text.assemble(("warning: ", "bold yellow"), f"binding {host}: the intake server is reachable from other machines. "
