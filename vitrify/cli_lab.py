@@ -82,9 +82,11 @@ def predicted_text(predicted: dict) -> str:
     return "\n".join(lines)
 
 
-def compact_table(title: str, columns: list[tuple[str, dict]], rows: list[list], keep: tuple[str, ...] = ()) -> Table:
+def compact_table(title: str, columns: list[tuple[str, dict]], rows: list[list], keep: tuple[str, ...] = ()):
     """A table for an 80-column terminal: columns empty in every row are left out; the
     composition column is never cut or wrapped (the other columns wrap instead)."""
+    if not rows:
+        return Text(f"{title}: none yet", style="dim")
     table = Table(title=title, padding=(0, 1))
     shown = [i for i, (name, _) in enumerate(columns) if name in keep or any(str(row[i]) for row in rows)]
     for i in shown:
@@ -156,7 +158,10 @@ def lab_queue(
     campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Only this campaign's jobs"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
-    """The experiment queue: jobs the lab should make (free or claimed)."""
+    """The experiment queue: jobs the lab should make (free or claimed).
+
+    Example: vitrify lab queue --all   (or --json for scripts)
+    """
     from db.lab import lab_queue as queue, read
 
     engine = _engine()
@@ -177,7 +182,10 @@ def lab_claim(
     release: bool = typer.Option(False, "--release", help="Give a claimed job back to the queue instead"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Claim a job from the queue (so colleagues see you are making it), or --release it."""
+    """Claim a job from the queue (so colleagues see you are making it), or --release it.
+
+    Example: vitrify lab claim 12   (or: vitrify lab claim --next; vitrify lab claim 12 --release)
+    """
     from db.lab import claim_job, claim_next, run_write, unclaim_job
 
     engine = _engine()
@@ -224,7 +232,7 @@ def lab_report(
     sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Your own sample label"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100 +/- 0.5"),
     reporter: Optional[str] = typer.Option(None, help="Who made the sample (default: the token's holder)"),
-    notes: Optional[str] = typer.Option(None),
+    notes: Optional[str] = typer.Option(None, help="Free text stored with the report (e.g. ribbon 30 µm, shiny)"),
     dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
     tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
     tx_k: Optional[float] = typer.Option(None, "--tx-k", help="Crystallization onset (K)"),
@@ -235,7 +243,10 @@ def lab_report(
     reason: Optional[str] = typer.Option(None, help="Why (required with --correct)"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Report what the lab made (or correct an earlier report with --correct ID --reason ...)."""
+    """Report what the lab made (or correct an earlier report with --correct ID --reason ...).
+
+    Example: vitrify lab report --job 12 --composition Cu50Zr45Al5 --result amorphous --measure Tg=430C --sample-id MS-041
+    """
     from db.reports import Report
     from db.lab import submit_report
 
@@ -267,9 +278,12 @@ def lab_history(
     sample_id: Optional[str] = typer.Option(None, "--sample-id", help="Every report for this sample"),
     outcome: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="The revision chain of this outcome"),
     composition: Optional[str] = typer.Option(None, help="Every lab report of this composition"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
-    """Every revision of the lab reports (who, when, why), oldest first."""
+    """Every revision of the lab reports (who, when, why), oldest first.
+
+    Example: vitrify lab history --job 12   (or --sample-id MS-041, --composition Cu50Zr45Al5)
+    """
     from db.lab import history, read
 
     engine = _engine()
@@ -292,6 +306,8 @@ def lab_import(
     Every row is checked first. If any row is bad, the whole file is rejected, nothing is written, and every problem is listed as "row N, field 'F': ..." (rows count from 1, after the header). Fix the file and import it again. Importing the same file twice does nothing.
 
     Columns (names matched loosely, unknown columns refused): composition and result (required); job_id, sample_id, method, normalize (yes/no), reporter, notes; correction_of and reason (for corrections); measurements with the unit in the name or in a unit column: dmax_mm, tg_k (or tg_c), tx_k, tl_k, youngs_modulus_gpa, or e.g. tg with tg_unit.
+
+    Example: vitrify lab import results-2026-12-02.csv
     """
     from db.lab import import_csv
 
@@ -317,7 +333,10 @@ def lab_request(
     campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Attach the jobs to a campaign"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Ask the lab for compositions by hand (operator): experiment jobs, within tonight's budget."""
+    """Ask the lab for compositions by hand (operator): experiment jobs, within tonight's budget.
+
+    Example: vitrify lab request Cu50Zr50 Cu64Zr36 --processing melt-spinning
+    """
     from db.lab import request_experiments, run_write
 
     engine = _engine()
@@ -328,7 +347,10 @@ def lab_request(
 
 @lab_app.command("approvals")
 def lab_approvals(all_: bool = typer.Option(False, "--all", help="Also decided ones")) -> None:
-    """Batches waiting for an operator's approval."""
+    """Batches waiting for an operator's approval.
+
+    Example: vitrify lab approvals --all
+    """
     from db.lab import list_approvals, read
 
     engine = _engine()
@@ -355,26 +377,35 @@ def _decide(approval: int, approve: bool, note: Optional[str], token: Optional[s
 @lab_app.command("approve")
 def lab_approve(
     approval: int = typer.Argument(..., min=1, max=MAX_ID, help="Approval id (see `vitrify lab approvals`)"),
-    note: Optional[str] = typer.Option(None),
+    note: Optional[str] = typer.Option(None, help="Why (stored with the decision)"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Let a batch go to the lab queue (operator)."""
+    """Let a batch go to the lab queue (operator).
+
+    Example: vitrify lab approve 3 --note "furnace free tonight"
+    """
     _decide(approval, True, note, token)
 
 
 @lab_app.command("reject")
 def lab_reject(
-    approval: int = typer.Argument(..., min=1, max=MAX_ID),
+    approval: int = typer.Argument(..., min=1, max=MAX_ID, help="Approval id (see `vitrify lab approvals`)"),
     note: Optional[str] = typer.Option(None, help="Why"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Cancel a batch before the lab sees it (operator)."""
+    """Cancel a batch before the lab sees it (operator).
+
+    Example: vitrify lab reject 3 --note "no Pd in stock"
+    """
     _decide(approval, False, note, token)
 
 
 @lab_app.command("budget")
-def lab_budget(campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID)) -> None:
-    """Tonight's lab budget: how many experiments were released, how many may still be."""
+def lab_budget(campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Also this campaign's own limit and use")) -> None:
+    """Tonight's lab budget: how many experiments were released, how many may still be.
+
+    Example: vitrify lab budget --campaign 1
+    """
     from db.lab import budget_status, read
     from db.models import Campaign
 
@@ -390,10 +421,13 @@ def lab_budget(campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID)) 
 
 @lab_app.command("stop")
 def lab_stop(
-    campaign: int = typer.Argument(..., min=1, max=MAX_ID),
+    campaign: int = typer.Argument(..., min=1, max=MAX_ID, help="Campaign id (see `vitrify status`)"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Stop a campaign (operator): nothing new reaches the lab; reports still arrive."""
+    """Stop a campaign (operator): nothing new reaches the lab; reports still arrive.
+
+    Example: vitrify lab stop 1
+    """
     from db.lab import run_write, stop_campaign
 
     engine = _engine()
@@ -404,10 +438,13 @@ def lab_stop(
 
 @lab_app.command("start")
 def lab_start(
-    campaign: int = typer.Argument(..., min=1, max=MAX_ID),
+    campaign: int = typer.Argument(..., min=1, max=MAX_ID, help="Campaign id (see `vitrify status`)"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
-    """Start (resume) a campaign in the background (operator)."""
+    """Start (resume) a campaign in the background (operator).
+
+    Example: vitrify lab start 1
+    """
     from flows.launch import start_campaign
 
     engine = _engine()
@@ -418,7 +455,10 @@ def lab_start(
 
 @lab_app.command("prefect-serve")
 def lab_prefect_serve() -> None:
-    """Serve the Prefect 'experiment' deployment: report forms in the Prefect UI (one flow run per job)."""
+    """Serve the Prefect 'experiment' deployment: report forms in the Prefect UI (one flow run per job).
+
+    Example: vitrify lab prefect-serve
+    """
     from vitrify.settings import quiet_third_party_defaults
 
     quiet_third_party_defaults()
@@ -430,7 +470,10 @@ def lab_prefect_serve() -> None:
 
 @lab_app.command("prefect-form")
 def lab_prefect_form(job: int = typer.Argument(..., min=1, max=MAX_ID, help="Experiment job id")) -> None:
-    """Open a report form for a job in the Prefect UI (needs `vitrify lab prefect-serve` running)."""
+    """Open a report form for a job in the Prefect UI (needs `vitrify lab prefect-serve` running).
+
+    Example: vitrify lab prefect-form 12
+    """
     from vitrify.settings import quiet_third_party_defaults
 
     quiet_third_party_defaults()
@@ -452,6 +495,8 @@ def token_create(
     """Create a token and print its secret ONCE (only its sha256 is stored).
 
     Local database access is trusted: this is also how the first admin token is made.
+
+    Example: vitrify token create --role reporter --name ada
     """
     from db.lab import LabError, create_token, run_write
 
@@ -467,7 +512,10 @@ def token_create(
 
 @token_app.command("list")
 def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also revoked tokens")) -> None:
-    """Tokens (never their secrets)."""
+    """Tokens (never their secrets).
+
+    Example: vitrify token list --all
+    """
     from db.lab import list_tokens, read
 
     engine = _engine()
@@ -482,7 +530,10 @@ def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also r
 
 @token_app.command("revoke")
 def token_revoke(token_id: int = typer.Argument(..., min=1, max=MAX_ID, help="Token id (see `vitrify token list`)")) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once.
+
+    Example: vitrify token revoke 4
+    """
     from db.lab import revoke_token, run_write
 
     engine = _engine()
@@ -514,7 +565,10 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Bind address (default VITRIFY_INTAKE_HOST or 127.0.0.1)"),
     port: Optional[int] = typer.Option(None, help="Port (default VITRIFY_INTAKE_PORT or 8765)"),
 ) -> None:
-    """Run the lab intake server: REST API (/api, schema at /openapi.json) and the web page (/)."""
+    """Run the lab intake server: REST API (/api, schema at /openapi.json) and the web page (/).
+
+    Example: vitrify serve --port 8765   (then open http://127.0.0.1:8765/)
+    """
     import uvicorn
 
     from vitrify.intake.app import create_app
