@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from discovery.composition import parse_composition, parse_system
+from discovery.composition import parse_system
 from discovery.vocabulary import ProcessingRoute
 from vitrify.errors import VitrifyError
 
@@ -123,7 +123,11 @@ class SpaceConfig(BaseModel):
     def _canonical_systems(cls, systems: list[str]) -> list[str]:
         out = []
         for system in systems:
-            out.append("-".join(sorted(parse_system(system, field="systems"))))
+            try:
+                els = parse_system(system, field="systems")
+            except ValueError as exc:
+                raise ValueError(f"{system}: {getattr(exc, 'reason', exc)}") from None
+            out.append("-".join(sorted(els)))
         return out
 
     @model_validator(mode="after")

@@ -302,10 +302,19 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         from db.lab import unseen_lab_glasses
         from db.queries import campaign_discovery_counts
 
-        before = campaign_discovery_counts(session, campaign_id)
+        # only the finished iterations: a batch proposed (and perhaps partly answered) before a
+        # crash is that of the iteration this run does next, and is counted once, then
+        before = campaign_discovery_counts(session, campaign_id, through_iteration=start_iteration)
         # lab glasses reported while no run was going are counted when the lab task reports them
         unseen = unseen_lab_glasses(session, campaign_id)
     found_total, picks_total = (before[-1] if before else 0) - unseen, len(before)
+
+    def _counted(iteration: int) -> tuple[int, int]:
+        """(glasses, picks) through ``iteration``, from the database: the truth even when an
+        interrupted batch was partly answered before the crash."""
+        with session_scope() as session:
+            counts = campaign_discovery_counts(session, campaign_id, through_iteration=iteration)
+        return (counts[-1] if counts else 0), len(counts)
     stop_reason = "iterations"
     started = time.perf_counter()
     progress = create_progress_artifact(
@@ -343,8 +352,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 break
             model = retrain_task(campaign_id, iteration)
             ingested["glasses"] += lab["glasses"]
-            found_total += ingested["glasses"]
-            picks_total += len(batch)
+            if iteration == start_iteration + 1 and start_iteration:  # resumed: count from the database
+                new_total, picks_total = _counted(iteration)
+                ingested["glasses"] = new_total - found_total
+                found_total = new_total
+            else:
+                found_total += ingested["glasses"]
+                picks_total += len(batch)
             metrics = model["metrics"]
             row = {
                 "iteration": iteration,

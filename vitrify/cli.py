@@ -8,19 +8,44 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from vitrify.settings import SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
+from vitrify.settings import MAX_ID, SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
 
-app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True)
+class _Shell(typer.core.TyperGroup):
+    """The top command group: a database that cannot be used is one line and exit code 2, from
+    any command (the check in :func:`_engine` catches most before anything runs)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from db.session import explain, is_unavailable
+
+            if not is_unavailable(exc):
+                raise
+            _fail(str(explain(exc, _configured_url())), 2)
+
+
+def _configured_url() -> str:
+    try:
+        return get_settings().sqlalchemy_url
+    except Exception:
+        return "?"
+
+
+app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True,
+                  cls=_Shell)
 db_app = typer.Typer(help="Database: migrations and data import.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Run and inspect discovery campaigns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
+err = Console(stderr=True, markup=False)
 
 # Held out of training by the default campaign: real binary systems with both outcomes,
 # from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
@@ -28,11 +53,20 @@ DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
 
 
 def _engine():
+    """The configured database, checked and migrated; a database that cannot be used (bad
+    VITRIFY_DATABASE_URL, missing directory, corrupt or read-only file, unreachable server)
+    is one line naming the setting or file, and exit code 2."""
     from db.migrate import upgrade
-    from db.session import get_engine
+    from db.session import check_database, explain, get_engine, is_unavailable
 
-    engine = get_engine()
-    upgrade(engine)
+    try:
+        engine = get_engine()
+        check_database(engine)
+        upgrade(engine)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        _fail(str(explain(exc, _configured_url())), 2)
     return engine
 
 
@@ -60,7 +94,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or upgrade the schema (Alembic migrations)."""
+    """Create or upgrade the schema (Alembic migrations).
+
+    Example: vitrify db upgrade
+    """
     from db.migrate import current_revision
 
     engine = _engine()
@@ -103,7 +140,10 @@ def db_import(
     citation: Optional[str] = typer.Option(None, help="Citation stored with the data set"),
     name: Optional[str] = typer.Option(None, help="Name of the data set (default: file name)"),
 ) -> None:
-    """Load a labelled CSV as literature outcomes (all rows or none)."""
+    """Load a labelled CSV as literature outcomes (all rows or none).
+
+    Example: vitrify db import my_glasses.csv --citation "Doe et al. 2025"
+    """
     from db.datasets import import_labelled_csv
     from db.errors import IngestError
     from db.session import session_scope
@@ -140,15 +180,18 @@ def report(
     method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100"),
     reporter: Optional[str] = typer.Option(None, help="Who made the sample"),
-    job: Optional[int] = typer.Option(None, help="Experiment job this report answers"),
-    notes: Optional[str] = typer.Option(None),
+    job: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Experiment job this report answers"),
+    notes: Optional[str] = typer.Option(None, help="Free text stored with the outcome"),
     dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
     tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
     tx_k: Optional[float] = typer.Option(None, "--tx-k", help="Crystallization onset (K)"),
     tl_k: Optional[float] = typer.Option(None, "--tl-k", help="Liquidus (K)"),
     youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
 ) -> None:
-    """Record a lab synthesis outcome; the next retraining uses it."""
+    """Record a lab synthesis outcome; the next retraining uses it.
+
+    Example: vitrify report --composition Cu50Zr45Al5 --result amorphous --method melt-spinning --tg-k 705
+    """
     from db.errors import IngestError
     from db.reports import Report, record_report
     from db.session import session_scope
@@ -197,14 +240,17 @@ def campaign_run(
     holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Binary systems replayed as the campaign's experiments"),
     oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing])"),
     name: str = typer.Option("replay-binaries", help="Campaign name"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed of the agent and the model fits (same seed, same campaign)"),
     until: Optional[str] = typer.Option(None, help="Wall-clock deadline HH:MM: no iteration starts after it"),
     tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of --until"),
 ) -> None:
     """Run a campaign from a campaign file, or the demo replay without one.
 
     The demo is an autonomous campaign over real binary systems held out of training, with
-    replay as the oracle; its options do not apply to a campaign file (edit the file)."""
+    replay as the oracle; its options do not apply to a campaign file (edit the file).
+
+    Example: vitrify campaign run --iterations 4 --agent greedy   (or: vitrify campaign run cz.yaml)
+    """
     quiet_third_party_defaults()
     if file is not None:
         from vitrify.cli_campaign import run_file
@@ -223,15 +269,15 @@ def campaign_run(
     from db.session import session_scope
 
     settings = get_settings()
-    console.print(f"[bold]vitrify campaign[/] - data dir {settings.data_dir}")
-    engine = _engine()
-    _ensure_shipped_data(engine)
-    try:
+    try:  # the options first: a mistyped one costs nothing
         config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final)
     except UnknownAgent as exc:
         _fail(f"--agent: {exc}")
     except ValidationError as exc:
         _fail(_validation_lines(exc))
+    console.print(Text.assemble(("vitrify campaign", "bold"), f" - data dir {settings.data_dir}"))
+    engine = _engine()
+    _ensure_shipped_data(engine)
     with session_scope(engine) as session:
         campaign_id = create_campaign(session, config).id
     console.print(
@@ -241,10 +287,24 @@ def campaign_run(
     _run_flow(campaign_id)
 
 
+# the campaign settings the demo's options set, by the option's name
+_OPTION_OF = {"systems": "--holdout", "holdout_systems": "--holdout", "space": "--holdout", "timezone": "--timezone",
+              "until": "--until", "batch_size": "--batch", "iterations": "--iterations", "seed": "--seed",
+              "name": "--name", "oracle_csv": "--oracle", "agent": "--agent",
+              "exploit_final_batches": "--exploit-final-batches"}
+
+
 def _validation_lines(exc) -> str:
-    """A pydantic ValidationError as 'field: message' lines, without the library's dump."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
+    """A pydantic ValidationError as '--option: message', without the library's dump."""
+    lines = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        option = next((_OPTION_OF[x] for x in reversed(loc) if x in _OPTION_OF), None)
+        message = e["msg"].removeprefix("Value error, ")
+        for name in loc[-1:]:  # "until: until must be HH:MM" reads twice
+            message = message.removeprefix(f"{name}: ").removeprefix(f"{name} ")
+        lines.append(f"{option or '.'.join(loc) or 'settings'}: {message}")
+    return "; ".join(dict.fromkeys(lines))
 
 
 def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=None):
@@ -267,10 +327,24 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
 
 
 @campaign_app.command("resume")
-def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
-    """Continue a campaign from the database (after a crash or a stop)."""
+def campaign_resume(campaign_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The campaign to continue (see `vitrify status`)")) -> None:
+    """Continue a campaign from the database (after a crash or a stop).
+
+    Example: vitrify campaign resume 3
+    """
+    from db.models import Campaign
+    from db.session import session_scope
+
     quiet_third_party_defaults()
-    _engine()
+    engine = _engine()
+    with session_scope(engine) as session:  # before Prefect starts: nothing to start for these
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            _fail(f"no campaign {campaign_id} (`vitrify status` lists them)")
+        done, planned, state = campaign.iterations_done, campaign.iterations_planned, campaign.status
+    if state == "finished" or done >= planned:
+        _fail(f"campaign {campaign_id} already finished ({done} of {planned} iterations): use "
+              f"`vitrify campaign extend {campaign_id} --iterations N` to continue it")
     _run_flow(campaign_id)
 
 
@@ -284,14 +358,17 @@ def deploy(
                                      help="IANA time zone of the schedule and of --until"),
     until: Optional[str] = typer.Option("07:00", help="Each run stops starting iterations at this local time"),
     iterations: int = typer.Option(50, help="Iterations per run (or until the deadline)"),
-    batch: int = typer.Option(10),
-    agent: str = typer.Option("ucb"),
+    batch: int = typer.Option(10, help="Compositions per batch"),
+    agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson (a preset)"),
     holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Replay systems of the scheduled campaign"),
-    oracle: Path = typer.Option(SHIPPED_BINARY_DATA),
+    oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing]) that answers the jobs"),
     work_pool: str = typer.Option("vitrify-pool", help="Prefect work pool (created as a process pool if missing)"),
     source: Path = typer.Option(Path(__file__).resolve().parents[1], help="Project directory the worker runs from"),
 ) -> None:
-    """Create or update the Prefect deployment of the campaign flow with an overnight schedule."""
+    """Create or update the Prefect deployment of the campaign flow with an overnight schedule.
+
+    Example: vitrify deploy --cron "0 22 * * *" --timezone Europe/Berlin --until 07:00 --iterations 50
+    """
     quiet_third_party_defaults()
     if file is not None:
         from vitrify.cli_campaign import deploy_file
@@ -320,9 +397,22 @@ def deploy(
     )
 
 
+class _NoServerBanner:
+    """Drops Prefect's temporary-server banner ("Starting temporary server ... See https://...")
+    from the main job's output: the campaign's own lines say what happens."""
+
+    def filter(self, record) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Starting temporary server") or text.startswith("Stopping temporary server"))
+
+
 def _run_flow(campaign_id: int) -> None:
+    import logging
+
     from db.campaigns import CampaignError
     from flows.campaign import campaign_flow
+
+    logging.getLogger("prefect").addFilter(_NoServerBanner())
 
     started = time.perf_counter()
     try:
@@ -330,22 +420,25 @@ def _run_flow(campaign_id: int) -> None:
     except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
         _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
     elapsed = time.perf_counter() - started
-    table = Table(title=f"campaign {campaign_id}")
-    for col in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc", "train_size", "model_version", "seconds"):
-        table.add_column(col, justify="right")
+    table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
+    heads = {"iteration": "iter.", "proposed": "picks", "glasses": "glasses", "glasses_total": "total",
+             "cv_auc": "ROC-AUC", "train_size": "trained on", "model_version": "model", "seconds": "s"}
+    for head in heads.values():
+        table.add_column(head, justify="right", no_wrap=True)
     for row in summary["iterations"]:
-        table.add_row(*(str(row[c]) for c in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc",
-                                                "train_size", "model_version", "seconds")))
+        table.add_row(*("-" if row[c] is None else str(row[c]) for c in heads))
     console.print(table)
     _print_last_batch(campaign_id)
     _print_lab_state(campaign_id)
     png = _plot_campaign(campaign_id)
     pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
     console.print(
-        f"[bold]{summary['glasses_found']} glasses in {summary['picks']} picks[/] "
-        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
-        + (f"\nPareto front: {pareto}" if pareto.exists() else "")
-        + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        Text.assemble(
+            (f"{summary['glasses_found']} glasses in {summary['picks']} picks", "bold"),
+            f" (hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
+            + (f"\nPareto front: {pareto}" if pareto.exists() else "")
+            + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        ),
         highlight=False,
     )
 
@@ -428,59 +521,61 @@ def _plot_campaign(campaign_id: int) -> Path:
 
 @app.command("status")
 def status(
-    top: int = typer.Option(10, help="How many best candidates to list"),
-    campaign: Optional[int] = typer.Option(None, "--campaign", help="One campaign: its file, objectives and last batch"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --campaign)"),
+    top: int = typer.Option(10, min=1, max=10_000, help="How many best candidates to list"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", min=1, max=MAX_ID, help="One campaign: its file, objectives and last batch"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables (keys: campaigns, jobs, models, best)"),
 ) -> None:
-    """Campaigns, jobs and the best candidates so far, from the database alone."""
+    """Campaigns, jobs and the best candidates so far, from the database alone.
+
+    Example: vitrify status --top 5   (or: vitrify status --campaign 1 --json)
+    """
     from db.queries import best_candidates, campaign_overview, job_counts, latest_models
     from db.session import session_scope
+    from vitrify.cli_lab import _when, compact_table
 
     if campaign is not None:
         from vitrify.cli_campaign import show_campaign
 
         show_campaign(campaign, as_json=as_json)
         return
-    if as_json:
-        _fail("--json goes with --campaign ID")
     engine = _engine()
     with session_scope(engine) as session:
         campaigns = campaign_overview(session)
         jobs = job_counts(session)
         models = latest_models(session, limit=3)
         best = best_candidates(session, limit=top)
-    from rich.text import Text
+    if as_json:
+        import json
 
-    t = Table(title="campaigns (vitrify status --campaign ID for one)")
-    for col in ("id", "name / file", "objectives", "status", "iter.", "picks", "glasses", "started"):
-        t.add_column(col)
-    for c in campaigns:
-        t.add_row(str(c["id"]), Text(c["name"] + (f"\n{c['file']}" if c["file"] else "")), Text(c["objectives"]),
-                  c["status"], f"{c['iterations_done']}/{c['iterations_planned']}", str(c["proposals"]),
-                  str(c["glasses"]), c["created_at"])
-    console.print(t)
-    t = Table(title="jobs by kind and status")
-    for col in ("kind", "status", "count"):
-        t.add_column(col)
-    for (kind, st), n in sorted(jobs.items()):
-        t.add_row(kind, st, str(n))
-    console.print(t)
-    t = Table(title="latest models")
-    for col in ("version", "kind", "campaign", "iteration", "train size", "grouped-CV ROC-AUC", "created"):
-        t.add_column(col)
-    for m in models:
-        auc = m["metrics"].get("grouped_cv_roc_auc")
-        t.add_row(str(m["id"]), m["kind"], str(m["campaign_id"] or ""), str(m["iteration"] if m["iteration"] is not None else ""),
-                  str(m["train_size"]), f"{auc:.3f}" if auc is not None else "-", m["created_at"])
-    console.print(t)
-    t = Table(title=f"best candidates (top {top} by P_GFA)")
-    for col in ("composition", "campaign", "iteration", "P_GFA", "P(glass)", "uncertainty", "outcome"):
-        t.add_column(col)
-    for b in best:
-        t.add_row(b["composition"], str(b["campaign_id"]), str(b["iteration"]), f"{b['p_gfa']:.3f}",
-                  f"{b['glass_probability']:.3f}" if b["glass_probability"] is not None else "-",
-                  f"{b['uncertainty']:.3f}" if b["uncertainty"] is not None else "-", b["outcome"] or "pending")
-    console.print(t)
+        print(json.dumps({"campaigns": campaigns, "jobs": [{"kind": k, "status": st, "count": n} for (k, st), n in sorted(jobs.items())],
+                          "models": models, "best": best}, indent=1, default=str))
+        return
+    console.print(compact_table(
+        "campaigns (vitrify status --campaign ID for one)",
+        [("id", {"justify": "right", "no_wrap": True}), ("name, file", {}), ("objectives", {}), ("status", {}),
+         ("iter.", {"justify": "right", "no_wrap": True}), ("picks", {"justify": "right"}),
+         ("glasses", {"justify": "right"}), ("started", {})],
+        [[c["id"], c["name"] + (f"\n{c['file']}" if c["file"] else ""), c["objectives"], c["status"],
+          f"{c['iterations_done']}/{c['iterations_planned']}", c["proposals"], c["glasses"], _when(c["created_at"])]
+         for c in campaigns], keep=("id", "name, file", "status")))
+    if jobs:
+        console.print("jobs: " + "; ".join(f"{kind} {st} {n}" for (kind, st), n in sorted(jobs.items())), highlight=False)
+    console.print(compact_table(
+        "latest models",
+        [("version", {"justify": "right"}), ("kind", {}), ("campaign", {"justify": "right"}),
+         ("iter.", {"justify": "right"}), ("trained on", {"justify": "right"}), ("ROC-AUC (grouped CV)", {"justify": "right"}),
+         ("made", {})],
+        [[m["id"], m["kind"], m["campaign_id"] or "", "" if m["iteration"] is None else m["iteration"], m["train_size"],
+          "" if m["metrics"].get("grouped_cv_roc_auc") is None else f"{m['metrics']['grouped_cv_roc_auc']:.3f}",
+          _when(m["created_at"])] for m in models], keep=("version", "kind")))
+    console.print(compact_table(
+        f"best candidates (top {top} by P_GFA)",
+        [("composition", {}), ("campaign", {"justify": "right"}), ("iter.", {"justify": "right"}),
+         ("P_GFA", {"justify": "right"}), ("P(glass)", {"justify": "right"}), ("+/-", {"justify": "right"}), ("outcome", {})],
+        [[b["composition"], b["campaign_id"], b["iteration"], f"{b['p_gfa']:.3f}",
+          "" if b["glass_probability"] is None else f"{b['glass_probability']:.3f}",
+          "" if b["uncertainty"] is None else f"{b['uncertainty']:.3f}", b["outcome"] or "pending"] for b in best],
+        keep=("composition", "outcome")))
 
 
 # Sub-apps live next to this file, one per area; registered here so `vitrify --help` lists all.

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err = Console(stderr=True)
+from vitrify.settings import MAX_ID
+
+console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
+err = Console(stderr=True, markup=False)
 
 EXIT_INVALID = 2  # a campaign file with problems (1 is every other refusal)
 
@@ -59,7 +61,10 @@ def init(
                                           help="A replay of the known outcomes in POOL (formula, gfa [, processing])"),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists"),
 ) -> None:
-    """Write a commented campaign file to edit (valid as written)."""
+    """Write a commented campaign file to edit (valid as written).
+
+    Example: vitrify campaign init --lab cz.yaml
+    """
     from agents.campaign_file import CampaignFileError, parse_campaign_text, template
 
     if lab + simulation + (replay is not None) > 1:
@@ -124,7 +129,10 @@ def validate(
     file: Path = typer.Argument(..., help="The campaign file (YAML)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text"),
 ) -> None:
-    """Check a campaign file: one line per problem, named by its path; exit code 2 if any."""
+    """Check a campaign file: one line per problem, named by its path; exit code 2 if any.
+
+    Example: vitrify campaign validate cz.yaml
+    """
     campaign_file = load(file, as_json=as_json)
     summary = campaign_file.document.summary()
     if as_json:
@@ -164,10 +172,13 @@ def run_file(file: Path, run_flow) -> None:
 
 
 def extend(
-    campaign_id: int = typer.Argument(..., help="The campaign to continue"),
+    campaign_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The campaign to continue"),
     iterations: int = typer.Option(..., "--iterations", min=1, max=100_000, help="How many more iterations"),
 ) -> None:
-    """Continue a finished (or stopped) campaign for N more iterations."""
+    """Continue a finished (or stopped) campaign for N more iterations.
+
+    Example: vitrify campaign extend 1 --iterations 4
+    """
     from agents.loop import extend_campaign
     from db.campaigns import CampaignError
     from db.session import session_scope

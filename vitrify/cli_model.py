@@ -22,10 +22,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vitrify.settings import MAX_ID
+
 model_app = typer.Typer(help="GFA, modulus and bulk-GFA models: train (Optuna, grouped CV), report, maps.",
                         no_args_is_help=True)
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, markup=False)  # user text is never Rich markup
+err = Console(stderr=True, highlight=False, markup=False)
 
 GFA_KIND = "gfa-ensemble"
 MODULUS_KIND = "modulus-ensemble"
@@ -347,7 +349,7 @@ def report(
 @model_app.command("history")
 def history(
     kind: Optional[str] = typer.Option(None, "--kind", help="gfa-ensemble | modulus-ensemble | bulk-gfa-ensemble"),
-    campaign: Optional[int] = typer.Option(None, "--campaign", help="A campaign's versions and those they descend from"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", min=1, max=MAX_ID, help="A campaign's versions and those they descend from"),
     limit: int = typer.Option(30, "--limit", min=1, help="Versions to list, newest first"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
@@ -383,7 +385,7 @@ def history(
 
 @model_app.command("show")
 def show(
-    version: int = typer.Argument(..., help="Model version id (see `vitrify model history`)"),
+    version: int = typer.Argument(..., min=1, max=MAX_ID, help="Model version id (see `vitrify model history`)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Print one model version: lineage, trigger, hyperparameters, metrics and its training set by source.
