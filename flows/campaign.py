@@ -383,15 +383,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 "fit_seconds": {u["kind"]: u["seconds"] for u in model["models"] if u["status"] == "refit"},
             }
             rows.append(row)
-            best = ", ".join(b["composition"] for b in batch[:3])
-            print(
-                f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
-                f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if to_lab else "")
-                + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
-                + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
-                + f"{row['train_size']} labels | models: {row['models']} | "
-                f"{row['seconds']} s"
+            print(  # short: it follows Prefect's log prefix on an 80-column terminal
+                f"iteration {iteration}/{config.iterations}: {ingested['glasses']} glasses in {len(batch)} picks, "
+                f"{found_total} in total; "
+                + (f"lab {lab['new_reports']} new, {lab['open']} open; " if to_lab else "")
+                + (f"MD {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running; " if sims else "")
+                + (f"ROC-AUC {row['cv_auc']}, " if row["cv_auc"] is not None else "")
+                + f"{row['train_size']} labels; {row['seconds']:.0f} s"
             )
             reports.publish()  # the earlier iterations' reports that are ready
             reports.submit(iteration, batch, row)
