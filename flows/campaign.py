@@ -203,9 +203,14 @@ class _IterationReports:
     def submit(self, iteration: int, batch: list[dict], row: dict) -> None:
         from agents.ray_runtime import ensure_ray
 
+        from flows.report import batch_artifact_rows, batch_outcomes
+
         key = f"campaign-{self.campaign_id}"
-        create_table_artifact(key=f"{key}-batch", table=batch,
-                              description=f"Campaign {self.campaign_id}, iteration {iteration}: the batch")
+        with session_scope() as session:  # the batch has been answered (replay) or is pending (lab)
+            outcomes = batch_outcomes(session, self.campaign_id, iteration)
+        create_table_artifact(key=f"{key}-batch", table=batch_artifact_rows(batch, outcomes),
+                              description=f"Campaign {self.campaign_id}, iteration {iteration}: the batch, its "
+                              "predictions and the outcome of each pick once known")
         try:
             ensure_ray(warm_modules=_WORKER_MODULES)
             ref = _render_remote().remote(get_settings().sqlalchemy_url, self.campaign_id, iteration,
@@ -378,15 +383,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 "fit_seconds": {u["kind"]: u["seconds"] for u in model["models"] if u["status"] == "refit"},
             }
             rows.append(row)
-            best = ", ".join(b["composition"] for b in batch[:3])
-            print(
-                f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
-                f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if to_lab else "")
-                + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
-                + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
-                + f"{row['train_size']} labels | models: {row['models']} | "
-                f"{row['seconds']} s"
+            print(  # short: it follows Prefect's log prefix on an 80-column terminal
+                f"iteration {iteration}/{config.iterations}: {ingested['glasses']} glasses in {len(batch)} picks, "
+                f"{found_total} in total; "
+                + (f"lab {lab['new_reports']} new, {lab['open']} open; " if to_lab else "")
+                + (f"MD {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running; " if sims else "")
+                + (f"ROC-AUC {row['cv_auc']}, " if row["cv_auc"] is not None else "")
+                + f"{row['train_size']} labels; {row['seconds']:.0f} s"
             )
             reports.publish()  # the earlier iterations' reports that are ready
             reports.submit(iteration, batch, row)
@@ -415,8 +418,11 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         with session_scope() as session:
             campaigns.finish_campaign(session, _campaign(session, campaign_id), status, {"iterations": rows, "error": repr(exc)})
         raise
-    if rows:
-        create_table_artifact(key=f"campaign-{campaign_id}-summary", table=rows, description="Per-iteration summary")
+    if rows:  # timing internals (work, fit, wall and report seconds) stay in the flow's return value
+        shown = ("iteration", "proposed", "glasses", "glasses_total", "picks_total", "no_data", "cv_auc", "train_size",
+                 "model_version", "models", "seconds")
+        create_table_artifact(key=f"campaign-{campaign_id}-summary", table=[{k: r.get(k) for k in shown} for r in rows],
+                              description=f"Campaign {campaign_id}: one row per iteration of this run")
     result_md = (f"## Campaign {campaign_id}: done ({stop_reason})\n\n{found_total} glasses in {picks_total} picks "
                  f"in total; {len(rows)} iterations in this run, {summary['seconds']} s.")
     pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
@@ -425,7 +431,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
 
         objectives = ", ".join(o.objective().describe() for o in config.objective_list())
         result_md += f"\n\nObjectives: {objectives}.\n\n" + png_markdown(pareto.read_bytes(), "Pareto front")
-    create_markdown_artifact(key=f"campaign-{campaign_id}-result", markdown=result_md)
+    create_markdown_artifact(key=f"campaign-{campaign_id}-result", markdown=result_md,
+                             description=f"Campaign {campaign_id} ({config.name}): glasses found, picks and why it stopped")
     logger.info("campaign %s finished: %s glasses in %s picks", campaign_id, found_total, picks_total)
     summary["campaign_id"] = campaign_id
     return summary

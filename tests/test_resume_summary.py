@@ -50,6 +50,28 @@ def test_resume_counts_the_interrupted_batch_once(use_database, binary_data_path
     assert (summary["picks"], summary["glasses_found"]) == (picks, glasses)
     assert summary["iterations"][-1]["glasses_total"] == glasses
 
+    # the Prefect artifacts read at a glance: the batch with its outcomes and no always-empty
+    # column, no timing internals in the summary table, a described result card
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        def latest(key):
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return max(found, key=lambda a: a.created)
+
+        batch = latest(f"campaign-{campaign_id}-batch")
+        rows = json.loads(batch.data) if isinstance(batch.data, str) else batch.data
+        assert {r["outcome"] for r in rows} <= {"amorphous", "crystalline", "partially crystalline"} and len(rows) == 4
+        assert all(any(r[k] not in (None, "") for r in rows) for k in rows[0])  # modulus_GPa: no modulus model, no column
+        assert "modulus_GPa" not in rows[0]
+        table = latest(f"campaign-{campaign_id}-summary")
+        rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+        assert not {"work_seconds", "fit_seconds", "wall_seconds", "report_seconds"} & set(rows[0])
+        assert latest(f"campaign-{campaign_id}-result").description
+
     # resuming it again: finished, one line, no Prefect; an unknown campaign likewise
     for args, expected in ((["campaign", "resume", str(campaign_id)],
                             f"campaign {campaign_id} already finished (2 of 2 iterations): use `vitrify campaign extend"),

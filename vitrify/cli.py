@@ -488,32 +488,19 @@ def _print_last_batch(campaign_id: int) -> None:
 
 def _plot_campaign(campaign_id: int) -> Path:
     from agents.config import campaign_config
-    from agents.replay import ReplayOracle
+    from db.models import Campaign
     from db.queries import campaign_discovery_counts
     from db.session import session_scope
     from discovery.plots import plot_discovery_curves
+    from flows.report import reference_curves
 
     with session_scope() as session:
-        from db.models import Campaign
-
-        campaign = session.get(Campaign, campaign_id)
-        config = campaign_config(campaign)
+        config = campaign_config(session.get(Campaign, campaign_id))
         found = campaign_discovery_counts(session, campaign_id)
     picks = list(range(1, len(found) + 1))
-    curves = {"agent": found}
-    if config.oracle_csv:
-        from discovery.composition import CompositionMatrix, parse_composition
-
-        pool = ReplayOracle.from_csv(config.oracle_csv)
-        names = list(pool.records)
-        inside = config.space.build().contains_matrix(CompositionMatrix.from_compositions([parse_composition(n) for n in names]))
-        labels = [pool.records[n][0].result.glass_label for n, ok in zip(names, inside) if ok]
-        n_pool, n_glass = len(labels), sum(1 for g in labels if g == 1)
-        if n_pool:
-            curves["random (expected)"] = [p * n_glass / n_pool for p in picks]
-            curves["oracle"] = [min(p, n_glass) for p in picks]
     path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
-    return plot_discovery_curves(picks, curves, path, title=f"Campaign {campaign_id}: glasses found")
+    return plot_discovery_curves(picks, {"agent": found, **reference_curves(config, picks)}, path,
+                                 title=f"Campaign {campaign_id}: glasses found")
 
 
 # --------------------------------------------------------------------------- status

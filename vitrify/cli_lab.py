@@ -167,7 +167,7 @@ def lab_queue(
     engine = _engine()
     rows = read(engine, lambda s: queue(s, everything=all_jobs, campaign_id=campaign))
     if as_json:
-        console.print_json(json.dumps(rows))
+        print(json.dumps(rows, indent=1, default=str))
     elif not rows:
         console.print("the lab queue is empty")
     else:
@@ -346,7 +346,10 @@ def lab_request(
 
 
 @lab_app.command("approvals")
-def lab_approvals(all_: bool = typer.Option(False, "--all", help="Also decided ones")) -> None:
+def lab_approvals(
+    all_: bool = typer.Option(False, "--all", help="Also decided ones"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
+) -> None:
     """Batches waiting for an operator's approval.
 
     Example: vitrify lab approvals --all
@@ -355,6 +358,9 @@ def lab_approvals(all_: bool = typer.Option(False, "--all", help="Also decided o
 
     engine = _engine()
     rows = read(engine, lambda s: list_approvals(s, status=None if all_ else "pending"))
+    if as_json:
+        print(json.dumps(rows, indent=1, default=str))
+        return
     if not rows:
         console.print("no batches await approval" if not all_ else "no approval requests")
     for a in rows:
@@ -511,7 +517,10 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also revoked tokens")) -> None:
+def token_list(
+    include_revoked: bool = typer.Option(False, "--all", help="Also revoked tokens"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+) -> None:
     """Tokens (never their secrets).
 
     Example: vitrify token list --all
@@ -519,13 +528,16 @@ def token_list(include_revoked: bool = typer.Option(False, "--all", help="Also r
     from db.lab import list_tokens, read
 
     engine = _engine()
-    table = Table(title="API tokens")
-    for col in ("id", "name", "role", "starts with", "created", "by", "last used", "revoked"):
-        table.add_column(col)
-    for t in read(engine, lambda s: list_tokens(s, include_revoked=include_revoked)):
-        table.add_row(str(t["id"]), t["name"], t["role"], t["prefix"] + "...", (t["created_at"] or "")[:16], t["created_by"] or "",
-                      (t["last_used_at"] or "")[:16], (t["revoked_at"] or "")[:16])
-    console.print(table)
+    tokens = read(engine, lambda s: list_tokens(s, include_revoked=include_revoked))
+    if as_json:
+        print(json.dumps(tokens, indent=1, default=str))
+        return
+    console.print(compact_table(
+        "API tokens",
+        [("id", {"justify": "right"}), ("name", {}), ("role", {}), ("starts with", {"no_wrap": True}), ("made", {}),
+         ("by", {}), ("last used", {}), ("revoked", {})],
+        [[t["id"], t["name"], t["role"], t["prefix"] + "...", _when(t["created_at"]), t["created_by"] or "",
+          _when(t["last_used_at"]), _when(t["revoked_at"])] for t in tokens], keep=("id", "name", "role")))
 
 
 @token_app.command("revoke")

@@ -62,7 +62,7 @@ class ReportIn(BaseModel):
         json_schema_extra={"examples": [{
             "job_id": 12, "composition": "Cu50Zr45Al5", "method": "melt-spinning", "result": "amorphous",
             "measurements": {"Tg": {"value": 705, "unit": "K"}, "Dmax": {"value": 2, "unit": "mm"}},
-            "sample_id": "MS-2026-041", "notes": "ribbon 30 um",
+            "sample_id": "MS-2026-041", "notes": "ribbon 30 µm",
         }]},
     )
 
@@ -362,6 +362,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                 composition: Optional[str] = None, _: ApiToken = Depends(reporter)) -> list[dict]:
         """Every revision (oldest first) of the lab reports for a job, a sample, an outcome or a composition."""
         return read(lambda s: lab.history(s, job_id=job_id, sample_id=sample_id, outcome_id=outcome_id, composition=composition))
+
+    @app.get("/api/reports/recent", tags=["reports"])
+    def recent(limit: int = Query(20, ge=1, le=500), _: ApiToken = Depends(reporter)) -> list[dict]:
+        """The latest lab reports, newest first (the page's "done" list)."""
+        return read(lambda s: lab.recent_reports(s, limit=limit))
 
     @app.get("/api/budget", tags=["guardrails"])
     def budget(campaign_id: IdQuery = None, _: ApiToken = Depends(reporter)) -> dict:
