@@ -180,3 +180,5 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
         lines += ["", png_markdown(pngs[f"{key}-pareto.png"], "Pareto front with the measured points and this batch")]
     return {"iteration": iteration, "markdown": "\n".join(lines), "pngs": pngs,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
