@@ -48,6 +48,8 @@ def test_lab_tables_fit_80_columns_and_never_cut_a_composition(use_database):
         out = _run(args)
         assert "…" not in out, (args, out)
         assert max(len(line) for line in out.splitlines()) <= 80, (args, out)
+        rows = [line for line in out.splitlines() if line[:1] in "┃│┏┡└"]
+        assert all(line.rstrip()[-1] in "┃│┓┩┘" for line in rows), (args, out)  # no table cropped at the edge
     queue = _run(["lab", "queue"])
     assert "B6C15Co7Cr15Fe41Mo14Y2" in queue and "Al7.5Cu46.25Zr46.25" in queue
     history = _run(["lab", "history", "--job", "2"])
