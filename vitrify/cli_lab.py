@@ -332,7 +332,7 @@ def _ranges(ids: list[int]) -> str:
 @lab_app.command("request")
 def lab_request(
     compositions: List[str] = typer.Argument(..., help="Compositions in at.%, e.g. Cu50Zr50 Cu64Zr36"),
-    processing: Optional[str] = typer.Option(None, help="Route the lab should use"),
+    processing: Optional[str] = typer.Option(None, help="Route the lab should use: melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Attach the jobs to a campaign"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:
