@@ -499,7 +499,7 @@ def _plot_campaign(campaign_id: int) -> Path:
         found = campaign_discovery_counts(session, campaign_id)
     picks = list(range(1, len(found) + 1))
     path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
-    return plot_discovery_curves(picks, {"agent": found, **reference_curves(config, picks)}, path,
+    return plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, path,
                                  title=f"Campaign {campaign_id}: glasses found")
 
 

@@ -94,6 +94,9 @@ th{color:#5b6670;font-weight:600}img{max-width:640px}"""
 
 
 def artifact_pngs(campaign_id: int) -> None:
+    from vitrify.settings import quiet_third_party_defaults
+
+    quiet_third_party_defaults()  # a patient start of Prefect's temporary server
     import markdown
     from playwright.sync_api import sync_playwright
     from prefect.client.orchestration import get_client
