@@ -447,12 +447,8 @@ def _why(p: Proposal | None) -> str:
     """Why the campaign picked this composition, in a phrase (requested by hand: no proposal)."""
     if p is None:
         return "requested by hand"
-    parts = [f"pick {p.rank} of iteration {p.iteration}"]
-    if p.glass_probability is not None:
-        parts.append(f"P(glass) {p.glass_probability:.2f}" + (f" +/- {p.uncertainty:.2f}" if p.uncertainty is not None else ""))
-    if p.acquisition is not None:
-        parts.append(f"score {p.acquisition:.3g}")
-    return ", ".join(parts)
+    text = f"iteration {p.iteration}, pick {p.rank}"
+    return text + (f" (score {p.acquisition:.3g})" if p.acquisition is not None else "")
 
 
 def recent_reports(session: Session, limit: int = 20) -> list[dict]:

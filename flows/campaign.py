@@ -285,7 +285,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 + (f"lab {lab['new_reports']} new, {lab['open']} open; " if to_lab else "")
                 + (f"MD {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running; " if sims else "")
                 + (f"ROC-AUC {row['cv_auc']}, " if row["cv_auc"] is not None else "")
-                + f"{row['train_size']} labels; {row['seconds']:.0f} s"
+                + f"{row['train_size']} labels; models: {row['models']}; {row['seconds']:.0f} s"
             )
             reports.publish()  # the earlier iterations' reports that are ready
             reports.submit(iteration, batch, row)

@@ -155,7 +155,7 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
         if pareto is not None:
             pngs[f"{key}-pareto.png"] = draw_pareto_front(pareto, Path(tmp) / "pareto.png").read_bytes()
         picks = list(range(1, len(found) + 1))
-        curve = plot_discovery_curves(picks, {"agent": found, **reference_curves(config, picks)}, Path(tmp) / "discovery.png",
+        curve = plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, Path(tmp) / "discovery.png",
                                       title=f"Campaign {campaign_id}: glasses found")
         pngs[f"{key}-discovery.png"] = curve.read_bytes()
         if model is not None:

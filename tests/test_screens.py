@@ -37,6 +37,17 @@ def test_every_command_has_an_example_and_every_option_a_help_text():
     assert missing == []
 
 
+def test_every_command_names_the_routes_alike():
+    from discovery.vocabulary import ProcessingRoute
+
+    routes = " | ".join(r.value for r in ProcessingRoute if r.value not in ("unknown",))
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            text = getattr(param, "help", "") or ""
+            if param.name in ("method", "processing"):
+                assert routes in text, (path, param.name, text)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_lab_tables_fit_80_columns_and_never_cut_a_composition(use_database):
     admin = CliRunner().invoke(app, ["token", "create", "--role", "admin", "--name", "olga"]).stdout.strip().splitlines()[-1]
@@ -48,6 +59,8 @@ def test_lab_tables_fit_80_columns_and_never_cut_a_composition(use_database):
         out = _run(args)
         assert "…" not in out, (args, out)
         assert max(len(line) for line in out.splitlines()) <= 80, (args, out)
+        rows = [line for line in out.splitlines() if line[:1] in "┃│┏┡└"]
+        assert all(line.rstrip()[-1] in "┃│┓┩┘" for line in rows), (args, out)  # no table cropped at the edge
     queue = _run(["lab", "queue"])
     assert "B6C15Co7Cr15Fe41Mo14Y2" in queue and "Al7.5Cu46.25Zr46.25" in queue
     history = _run(["lab", "history", "--job", "2"])

@@ -499,7 +499,7 @@ def _plot_campaign(campaign_id: int) -> Path:
         found = campaign_discovery_counts(session, campaign_id)
     picks = list(range(1, len(found) + 1))
     path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
-    return plot_discovery_curves(picks, {"agent": found, **reference_curves(config, picks)}, path,
+    return plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, path,
                                  title=f"Campaign {campaign_id}: glasses found")
 
 
@@ -539,18 +539,17 @@ def status(
         return
     console.print(compact_table(
         "campaigns (vitrify status --campaign ID for one)",
-        [("id", {"justify": "right", "no_wrap": True}), ("name, file", {}), ("objectives", {}), ("status", {}),
-         ("iter.", {"justify": "right", "no_wrap": True}), ("picks", {"justify": "right"}),
-         ("glasses", {"justify": "right"}), ("started", {})],
-        [[c["id"], c["name"] + (f"\n{c['file']}" if c["file"] else ""), c["objectives"], c["status"],
-          f"{c['iterations_done']}/{c['iterations_planned']}", c["proposals"], c["glasses"], _when(c["created_at"])]
-         for c in campaigns], keep=("id", "name, file", "status")))
+        [("id", {"justify": "right", "no_wrap": True}), ("name, file", {}), ("objectives", {}), ("status, started", {}),
+         ("iter.", {"justify": "right", "no_wrap": True}), ("picks", {"justify": "right"}), ("glasses", {"justify": "right"})],
+        [[c["id"], c["name"] + (f"\n{c['file']}" if c["file"] else ""), c["objectives"], f"{c['status']}\n{_when(c['created_at'])}",
+          f"{c['iterations_done']}/{c['iterations_planned']}", c["proposals"], c["glasses"]]
+         for c in campaigns], keep=("id", "name, file", "status, started")))
     if jobs:
         console.print("jobs: " + "; ".join(f"{kind} {st} {n}" for (kind, st), n in sorted(jobs.items())), highlight=False)
     console.print(compact_table(
         "latest models",
         [("version", {"justify": "right"}), ("kind", {}), ("campaign", {"justify": "right"}),
-         ("iter.", {"justify": "right"}), ("trained on", {"justify": "right"}), ("ROC-AUC (grouped CV)", {"justify": "right"}),
+         ("iter.", {"justify": "right"}), ("trained on", {"justify": "right"}), ("CV ROC-AUC", {"justify": "right"}),
          ("made", {})],
         [[m["id"], m["kind"], m["campaign_id"] or "", "" if m["iteration"] is None else m["iteration"], m["train_size"],
           "" if m["metrics"].get("grouped_cv_roc_auc") is None else f"{m['metrics']['grouped_cv_roc_auc']:.3f}",

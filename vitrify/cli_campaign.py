@@ -274,7 +274,8 @@ def print_batch(rows: list[dict], title: str) -> None:
     table = Table(title=title)
     table.add_column("composition", no_wrap=True)
     table.add_column("P(glass)", justify="right")
-    if "modulus_GPa" in keys:
+    with_modulus = "modulus_GPa" in keys and any(r.get("modulus_GPa") is not None for r in rows)  # no model: no column
+    if with_modulus:
         table.add_column("E GPa", justify="right")
     for p in props:
         unit = _UNITS.get(p)
@@ -286,7 +287,7 @@ def print_batch(rows: list[dict], title: str) -> None:
     for r in rows:
         cells = [r["composition"] or "",
                  _num(r["P(glass)"], 2) + ("" if r.get("uncertainty") is None else f"±{r['uncertainty']:.2f}")]
-        if "modulus_GPa" in keys:
+        if with_modulus:
             cells.append(_num(r["modulus_GPa"]))
         for p in props:
             cells.append(_num(r[p]) + ("" if r[f"{p} std"] is None else f"±{r[f'{p} std']:.2g}"))

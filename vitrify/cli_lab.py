@@ -117,16 +117,19 @@ def _when(iso: str | None) -> str:
 
 
 def _print_jobs(rows: list[dict], title: str) -> None:
-    cols = [("job", {"justify": "right", "no_wrap": True}), ("composition", {}), ("route", {}),
-            ("P(glass)", {"justify": "right", "no_wrap": True}), ("predicted", {}), ("state", {}), ("campaign", {})]
+    cols = [("job", {"justify": "right", "no_wrap": True}), ("composition", {}), ("route", {"no_wrap": True}),
+            ("P(glass)", {"justify": "right", "no_wrap": True}), ("predicted", {}), ("state", {}), ("picked", {})]
     body = []
+    names = {r["campaign_id"]: r["campaign"] for r in rows if r["campaign_id"]}
+    if names:  # campaign names are long: once, under the table; the rows say "#2 it.1 #3"
+        title += " - " + ", ".join(f"#{i} {n}" for i, n in sorted(names.items()))
     for r in rows:
-        campaign = " ".join(x for x in (r["campaign"] or "", f"#{r['campaign_id']}" if r["campaign_id"] else "") if x)
+        campaign = f"#{r['campaign_id']}" if r["campaign_id"] else ""
         if r["iteration"]:
-            campaign += f" it.{r['iteration']}" + (f" rank {r['rank']}" if r["rank"] is not None else "")
+            campaign += f" it.{r['iteration']}" + (f" pick {r['rank']}" if r["rank"] is not None else "")
         state = r["state"] + (f" (retry of {r['retry_of']})" if r["retry_of"] else "")
         if r.get("released_at"):
-            state += f", since {_when(r['released_at'])}"
+            state += f"\nsince {_when(r['released_at'])}"
         body.append([r["job_id"], r["composition"] or "", r["processing"] or "",
                      "" if r["glass_probability"] is None else f"{r['glass_probability']:.2f}",
                      predicted_text(r.get("predicted")), state, campaign])
@@ -329,7 +332,7 @@ def _ranges(ids: list[int]) -> str:
 @lab_app.command("request")
 def lab_request(
     compositions: List[str] = typer.Argument(..., help="Compositions in at.%, e.g. Cu50Zr50 Cu64Zr36"),
-    processing: Optional[str] = typer.Option(None, help="Route the lab should use"),
+    processing: Optional[str] = typer.Option(None, help="Route the lab should use: melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Attach the jobs to a campaign"),
     token: Optional[str] = typer.Option(None, envvar="VITRIFY_TOKEN", help=TOKEN_HELP, show_default=False),
 ) -> None:

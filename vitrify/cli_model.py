@@ -270,7 +270,7 @@ def report(
     system: list[str] = typer.Option(["Al-Cu-Zr"], "--system",
                                      help="Ternary system(s) to map, corners left-right-top (repeat the option)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory for the PNGs (default <data dir>/plots)"),
-    processing: str = typer.Option("melt-spinning", "--processing", help="Route the maps are drawn for"),
+    processing: str = typer.Option("melt-spinning", "--processing", help="Route the maps are drawn for: melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     step: float = typer.Option(1.0, "--step", help="Grid step of the maps (at.%)"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of tables"),
 ) -> None:
@@ -501,7 +501,7 @@ def predict(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a 'formula' column (optional 'processing')"),
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per input row"),
     processing: Optional[str] = typer.Option(None, "--processing",
-                                             help="Route for rows without one: melt-spinning | sputtering | casting | unknown"),
+                                             help="Route for rows without one: melt-spinning | suction-casting | copper-mould-casting | sputtering | other | unknown"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale amounts that do not sum to 100 at.% (or 1)"),
     wt_percent: bool = typer.Option(False, "--wt-percent", help="The amounts are wt.% (converted to at.%)"),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Threads for scoring"),

@@ -30,9 +30,11 @@ def terminal_png(args: list[str], out: Path, columns: int = 80) -> None:
     text = subprocess.run([sys.executable, "-m", "vitrify.cli", *args], env=env, capture_output=True, text=True,
                           cwd=REPO).stdout
     lines = [f"$ vitrify {' '.join(args)}"] + text.rstrip("\n").splitlines()
-    font = ImageFont.truetype(FONT, 14)
-    cell_w, cell_h = font.getbbox("M")[2], 18
-    img = Image.new("RGB", (cell_w * columns + 24, cell_h * len(lines) + 24), (24, 26, 30))
+    font = ImageFont.truetype(FONT, 15)
+    ascent, descent = font.getmetrics()
+    cell_w, cell_h = font.getlength("M"), ascent + descent  # box-drawing lines join only at the font's own line height
+    width = max([columns] + [len(line) for line in text.splitlines()])
+    img = Image.new("RGB", (int(cell_w * width) + 24, cell_h * len(lines) + 24), (24, 26, 30))
     draw = ImageDraw.Draw(img)
     for i, line in enumerate(lines):
         draw.text((12, 12 + i * cell_h), line, font=font, fill=(120, 200, 255) if i == 0 else (225, 228, 232))
@@ -73,8 +75,11 @@ def web_pngs() -> None:
             page.locator("#done tbody tr button.history").first.click()
             page.wait_for_selector("#history tbody tr")
             page.screenshot(path=str(HERE / "lab-page-desktop.png"), full_page=True)
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.screenshot(path=str(HERE / "lab-page-phone.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 1100})
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(HERE / "lab-page-phone.png"))  # the first screens: the queue as cards
+            page.locator("#done-title").scroll_into_view_if_needed()
+            page.screenshot(path=str(HERE / "lab-page-phone-done.png"))
             browser.close()
     finally:
         srv.should_exit = True
@@ -89,6 +94,9 @@ th{color:#5b6670;font-weight:600}img{max-width:640px}"""
 
 
 def artifact_pngs(campaign_id: int) -> None:
+    from vitrify.settings import quiet_third_party_defaults
+
+    quiet_third_party_defaults()  # a patient start of Prefect's temporary server
     import markdown
     from playwright.sync_api import sync_playwright
     from prefect.client.orchestration import get_client

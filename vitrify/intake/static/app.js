@@ -26,9 +26,21 @@ function cell(row, text) {
 
 // Each cell carries its column's name, so the narrow (phone) layout can show "Route: melt-spinning".
 function labelCells(tableId) {
-  const heads = Array.from(document.querySelectorAll("#" + tableId + " thead th")).map((th) => th.textContent);
-  document.querySelectorAll("#" + tableId + " tbody tr").forEach((tr) => {
-    Array.from(tr.children).forEach((td, i) => { td.dataset.label = heads[i] || ""; if (td.textContent === "") td.classList.add("empty"); });
+  const ths = Array.from(document.querySelectorAll("#" + tableId + " thead th"));
+  const heads = ths.map((th) => th.textContent);
+  const rows = Array.from(document.querySelectorAll("#" + tableId + " tbody tr"));
+  const used = heads.map(() => false);
+  rows.forEach((tr) => {
+    Array.from(tr.children).forEach((td, i) => {
+      td.dataset.label = heads[i] || "";
+      if (td.textContent === "") td.classList.add("empty"); else used[i] = true;
+    });
+  });
+  // a column empty in every row (e.g. "Predicted" before a modulus model exists) is left out
+  ths.forEach((th, i) => {
+    const hide = rows.length > 0 && !used[i] && heads[i] !== "";
+    th.classList.toggle("unused", hide);
+    rows.forEach((tr) => { if (tr.children[i]) tr.children[i].classList.toggle("unused", hide); });
   });
 }
 
@@ -170,7 +182,8 @@ async function loadQueue() {
     cell(tr, job.job_id);
     cell(tr, job.composition).className = "composition";
     cell(tr, job.processing);
-    cell(tr, job.glass_probability === null || job.glass_probability === undefined ? "" : job.glass_probability.toFixed(2));
+    cell(tr, job.glass_probability === null || job.glass_probability === undefined ? "" : job.glass_probability.toFixed(2) +
+      (job.uncertainty ? " ± " + job.uncertainty.toFixed(2) : ""));
     cell(tr, predictedText(job.predicted));
     cell(tr, (job.why || "") + (job.campaign ? " (" + job.campaign + " #" + job.campaign_id + ")" : ""));
     cell(tr, localTime(job.requested_at));
