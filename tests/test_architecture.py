@@ -142,5 +142,5 @@ def test_the_named_interfaces_are_met(modulus_model):
     assert "et_members" in model.get_params(deep=True) and set(model.get_params(deep=False)) <= set(model.get_params())
     corrected = CampaignCorrectedModel(model, CompositionMatrix.from_formulas(["Cu50Zr50"]), [1])
     assert isinstance(corrected, GlassFormingScorer) and not isinstance(corrected, GlassFormingLearner)
-    assert isinstance(modulus_model, PropertyPredictor)
+    assert isinstance(modulus_model[0], PropertyPredictor)  # (model, its data)
     assert isinstance(SimulationRunner(cores=1), Worker)

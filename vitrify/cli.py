@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 import typer.core
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vitrify.cli_campaign import _run_flow
+from vitrify.cli_common import _configured_url, _engine, _ensure_shipped_data, _fail, console, flag_measurements
 from vitrify.settings import MAX_ID, SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
 
 class _Shell(typer.core.TyperGroup):
@@ -30,13 +30,6 @@ class _Shell(typer.core.TyperGroup):
             _fail(str(explain(exc, _configured_url())), 2)
 
 
-def _configured_url() -> str:
-    try:
-        return get_settings().sqlalchemy_url
-    except Exception:
-        return "?"
-
-
 app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True,
                   cls=_Shell)
 db_app = typer.Typer(help="Database: migrations and data import.", no_args_is_help=True)
@@ -44,49 +37,10 @@ campaign_app = typer.Typer(help="Run and inspect discovery campaigns.", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 
-console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
-err = Console(stderr=True, markup=False)
 
 # Held out of training by the default campaign: real binary systems with both outcomes,
 # from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
 DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
-
-
-def _engine():
-    """The configured database, checked and migrated; a database that cannot be used (bad
-    VITRIFY_DATABASE_URL, missing directory, corrupt or read-only file, unreachable server)
-    is one line naming the setting or file, and exit code 2."""
-    from db.migrate import upgrade
-    from db.session import check_database, explain, get_engine, is_unavailable
-
-    try:
-        engine = get_engine()
-        check_database(engine)
-        upgrade(engine)
-    except Exception as exc:
-        if not is_unavailable(exc):
-            raise
-        _fail(str(explain(exc, _configured_url())), 2)
-    return engine
-
-
-def _ensure_shipped_data(engine) -> None:
-    """Seed the database with the shipped literature table (once per table version)."""
-    from db.literature import seed_literature
-    from db.session import session_scope
-
-    with session_scope(engine) as session:
-        report = seed_literature(session)
-    if not report.already_seeded:
-        console.print(f"seeded the database with the shipped literature: {report.outcomes} outcomes, "
-                      f"{report.measurements} measurements ({report.compositions_created} new compositions)")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    from rich.text import Text
-
-    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user input
-    raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- db
@@ -164,13 +118,6 @@ def db_import(
 
 
 # --------------------------------------------------------------------------- report
-
-
-def flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa) -> dict:
-    """The measurement flags every report command shares, as {quantity: (value, unit)}."""
-    given = {"Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
-             "youngs_modulus": (youngs_modulus_gpa, "GPa")}
-    return {k: v for k, v in given.items() if v[0] is not None}
 
 
 @app.command("report")
@@ -395,112 +342,6 @@ def deploy(
         f"deployment campaign/{name} ({deployment_id}) scheduled '{cron}' {tz}, until {until}; "
         f"start a worker with: prefect worker start --pool {work_pool}", highlight=False, markup=False,
     )
-
-
-class _NoServerBanner:
-    """Drops Prefect's temporary-server banner ("Starting temporary server ... See https://...")
-    from the main job's output: the campaign's own lines say what happens."""
-
-    def filter(self, record) -> bool:
-        text = str(record.msg)
-        return not (text.startswith("Starting temporary server") or text.startswith("Stopping temporary server"))
-
-
-def _run_flow(campaign_id: int) -> None:
-    import logging
-
-    from db.campaigns import CampaignError
-    from flows.campaign import campaign_flow
-
-    logging.getLogger("prefect").addFilter(_NoServerBanner())
-
-    started = time.perf_counter()
-    try:
-        summary = campaign_flow(campaign_id)
-    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
-        _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
-    elapsed = time.perf_counter() - started
-    table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
-    heads = {"iteration": "iter.", "proposed": "picks", "glasses": "glasses", "glasses_total": "total",
-             "cv_auc": "ROC-AUC", "train_size": "trained on", "model_version": "model", "seconds": "s"}
-    for head in heads.values():
-        table.add_column(head, justify="right", no_wrap=True)
-    for row in summary["iterations"]:
-        table.add_row(*("-" if row[c] is None else str(row[c]) for c in heads))
-    console.print(table)
-    _print_last_batch(campaign_id)
-    _print_lab_state(campaign_id)
-    png = _plot_campaign(campaign_id)
-    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
-    console.print(
-        Text.assemble(
-            (f"{summary['glasses_found']} glasses in {summary['picks']} picks", "bold"),
-            f" (hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
-            + (f"\nPareto front: {pareto}" if pareto.exists() else "")
-            + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
-        ),
-        highlight=False,
-    )
-
-
-def _print_lab_state(campaign_id: int) -> None:
-    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
-    from collections import Counter
-
-    from agents.config import campaign_config
-    from db.lab import lab_queue
-    from db.models import Campaign
-    from db.session import session_scope
-
-    with session_scope() as session:
-        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
-            return
-        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
-    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
-    console.print(
-        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
-        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
-        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
-        highlight=False, markup=False,
-    )
-
-
-def _print_last_batch(campaign_id: int) -> None:
-    """The last batch with every objective and constraint, for campaigns that have them."""
-    from sqlalchemy import func, select
-
-    from agents.config import campaign_config
-    from agents.loop import batch_table
-    from db.campaigns import iteration_proposals
-    from db.models import Campaign, Proposal
-    from db.session import session_scope
-    from vitrify.cli_campaign import print_batch
-
-    with session_scope() as session:
-        campaign = session.get(Campaign, campaign_id)
-        config = campaign_config(campaign)
-        if not config.objectives:
-            return  # the demo: its summary table says it all
-        last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
-        rows = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
-    print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
-
-
-def _plot_campaign(campaign_id: int) -> Path:
-    from agents.config import campaign_config
-    from db.models import Campaign
-    from db.queries import campaign_discovery_counts
-    from db.session import session_scope
-    from discovery.plots import plot_discovery_curves
-    from flows.report import reference_curves
-
-    with session_scope() as session:
-        config = campaign_config(session.get(Campaign, campaign_id))
-        found = campaign_discovery_counts(session, campaign_id)
-    picks = list(range(1, len(found) + 1))
-    path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
-    return plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, path,
-                                 title=f"Campaign {campaign_id}: glasses found")
 
 
 # --------------------------------------------------------------------------- status

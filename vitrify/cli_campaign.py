@@ -6,25 +6,19 @@ stays the shipped demo."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from vitrify.settings import MAX_ID
+from vitrify.cli_common import _engine, _ensure_shipped_data, _fail, console, err
+from vitrify.settings import MAX_ID, get_settings
 
-console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
-err = Console(stderr=True, markup=False)
 
 EXIT_INVALID = 2  # a campaign file with problems (1 is every other refusal)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user text
-    raise typer.Exit(code)
 
 
 def _print_problems(exc) -> None:
@@ -149,7 +143,6 @@ def run_file(file: Path, run_flow) -> None:
     """``vitrify campaign run FILE``: store the campaign with its file, then run it."""
     from agents.loop import create_campaign, missing_models
     from db.session import session_scope
-    from vitrify.cli import _engine, _ensure_shipped_data
     from vitrify.settings import get_settings
 
     campaign_file = load(file)
@@ -182,7 +175,7 @@ def extend(
     from agents.loop import extend_campaign
     from db.campaigns import CampaignError
     from db.session import session_scope
-    from vitrify.cli import _engine, _run_flow
+
     from vitrify.settings import quiet_third_party_defaults
 
     quiet_third_party_defaults()
@@ -209,7 +202,6 @@ def show_campaign(campaign_id: int, *, as_json: bool = False) -> None:
     from db.campaigns import iteration_proposals
     from db.models import Campaign, Proposal
     from db.session import session_scope
-    from vitrify.cli import _engine
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -312,3 +304,109 @@ def deploy_file(file: Path, *, name: str, cron: str, timezone: str | None, work_
     until = f", until {config.until} {config.timezone}" if config.until else ""
     console.print(Text(f"deployment campaign/{name} ({deployment_id}) from {file}: scheduled '{cron}' {tz}{until}; "
                        f"start a worker with: prefect worker start --pool {work_pool}"))
+
+
+class _NoServerBanner:
+    """Drops Prefect's temporary-server banner ("Starting temporary server ... See https://...")
+    from the main job's output: the campaign's own lines say what happens."""
+
+    def filter(self, record) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Starting temporary server") or text.startswith("Stopping temporary server"))
+
+
+def _run_flow(campaign_id: int) -> None:
+    import logging
+
+    from db.campaigns import CampaignError
+    from flows.campaign import campaign_flow
+
+    logging.getLogger("prefect").addFilter(_NoServerBanner())
+
+    started = time.perf_counter()
+    try:
+        summary = campaign_flow(campaign_id)
+    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
+        _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
+    heads = {"iteration": "iter.", "proposed": "picks", "glasses": "glasses", "glasses_total": "total",
+             "cv_auc": "ROC-AUC", "train_size": "trained on", "model_version": "model", "seconds": "s"}
+    for head in heads.values():
+        table.add_column(head, justify="right", no_wrap=True)
+    for row in summary["iterations"]:
+        table.add_row(*("-" if row[c] is None else str(row[c]) for c in heads))
+    console.print(table)
+    _print_last_batch(campaign_id)
+    _print_lab_state(campaign_id)
+    png = _plot_campaign(campaign_id)
+    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
+    console.print(
+        Text.assemble(
+            (f"{summary['glasses_found']} glasses in {summary['picks']} picks", "bold"),
+            f" (hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
+            + (f"\nPareto front: {pareto}" if pareto.exists() else "")
+            + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        ),
+        highlight=False,
+    )
+
+
+def _print_lab_state(campaign_id: int) -> None:
+    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
+    from collections import Counter
+
+    from agents.config import campaign_config
+    from db.lab import lab_queue
+    from db.models import Campaign
+    from db.session import session_scope
+
+    with session_scope() as session:
+        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
+            return
+        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
+    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
+    console.print(
+        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
+        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
+        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
+        highlight=False, markup=False,
+    )
+
+
+def _print_last_batch(campaign_id: int) -> None:
+    """The last batch with every objective and constraint, for campaigns that have them."""
+    from sqlalchemy import func, select
+
+    from agents.config import campaign_config
+    from agents.loop import batch_table
+    from db.campaigns import iteration_proposals
+    from db.models import Campaign, Proposal
+    from db.session import session_scope
+    from vitrify.cli_campaign import print_batch
+
+    with session_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        config = campaign_config(campaign)
+        if not config.objectives:
+            return  # the demo: its summary table says it all
+        last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
+        rows = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
+    print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
+
+
+def _plot_campaign(campaign_id: int) -> Path:
+    from agents.config import campaign_config
+    from db.models import Campaign
+    from db.queries import campaign_discovery_counts
+    from db.session import session_scope
+    from discovery.plots import plot_discovery_curves
+    from flows.report import reference_curves
+
+    with session_scope() as session:
+        config = campaign_config(session.get(Campaign, campaign_id))
+        found = campaign_discovery_counts(session, campaign_id)
+    picks = list(range(1, len(found) + 1))
+    path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
+    return plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, path,
+                                 title=f"Campaign {campaign_id}: glasses found")

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from vitrify.settings import MAX_ID
+from vitrify.cli_common import _engine, _fail, console, err, flag_measurements
 
-console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
-err = Console(stderr=True, markup=False)
 
 TOKEN_HELP = "API token (better: set VITRIFY_TOKEN, so the secret stays out of your shell history)"
 
@@ -30,15 +28,8 @@ lab_app = typer.Typer(
 token_app = typer.Typer(help="API tokens: create (the secret is shown once), list, revoke.", no_args_is_help=True)
 
 
-def _engine():
-    from vitrify.cli import _engine as migrated_engine  # one place that opens and migrates the database
-
-    return migrated_engine()
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    raise typer.Exit(code)
 
 
 def _token(engine, secret: Optional[str]):
@@ -253,7 +244,6 @@ def lab_report(
     from db.reports import Report
     from db.lab import submit_report
 
-    from vitrify.cli import flag_measurements
 
     measurements = flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa)
     for text in measure:

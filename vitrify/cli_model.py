@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -23,11 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from vitrify.settings import MAX_ID
+from vitrify.cli_common import _engine, _ensure_shipped_data, _fail, console, err
 
 model_app = typer.Typer(help="GFA, modulus and bulk-GFA models: train (Optuna, grouped CV), report, maps.",
                         no_args_is_help=True)
-console = Console(highlight=False, markup=False)  # user text is never Rich markup
-err = Console(stderr=True, highlight=False, markup=False)
 
 GFA_KIND = "gfa-ensemble"
 MODULUS_KIND = "modulus-ensemble"
@@ -37,15 +35,8 @@ GFA_KINDS = ("gfa-ensemble", "gfa-svm")
 PROPERTY_QUANTITIES = ("youngs_modulus", "shear_modulus", "bulk_modulus", "Dmax", "Rc", "Tg", "Tx", "Tl")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
-def _engine():
-    from vitrify.cli import _engine as engine
-
-    return engine()
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -117,7 +108,6 @@ def train(
 
     Example: vitrify model train
     """
-    from vitrify.cli import _ensure_shipped_data
     from vitrify.settings import get_settings
 
     from agents.retrain import property_counts

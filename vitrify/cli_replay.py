@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from vitrify.cli_common import console, err
 
-console = Console(markup=False)  # user text (names, notes, compositions) is never Rich markup
-err = Console(stderr=True, markup=False)
 
 
 def _fmt(x, digits: int = 2) -> str:
