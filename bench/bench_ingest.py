@@ -97,21 +97,22 @@ def run_backend(name: str, url: str, n: int, clients: int, workdir: Path) -> lis
     import httpx
 
     from db import lab
+    from db import tokens, transactions
     from db.migrate import upgrade
     from db.session import get_engine
 
     engine = get_engine(url)
     upgrade(engine)
-    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="bench-operator", role="operator"))[0]
-    reporter_row, secret = lab.run_write(engine, lambda s: lab.create_token(s, name="bench", role="reporter"))
-    reporter = lab.authenticate_engine(engine, secret)
+    operator = transactions.run_write(engine, lambda s: tokens.create_token(s, name="bench-operator", role="operator"))[0]
+    reporter_row, secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="bench", role="reporter"))
+    reporter = tokens.authenticate_engine(engine, secret)
     channels = [("API, 1 client", "api1"), (f"API, {clients} clients", "apiN"), ("CSV, vitrify lab import", "csv"),
                 ("CSV, POST /api/reports/csv", "csvapi")]
     all_comps = compositions(n * len(channels))
     jobs = {}
     for k, (_, key) in enumerate(channels):
         comps = all_comps[k * n:(k + 1) * n]
-        jobs[key] = lab.run_write(engine, lambda s, comps=comps: lab.request_experiments(s, comps, token=operator, processing="melt-spinning"))
+        jobs[key] = transactions.run_write(engine, lambda s, comps=comps: lab.request_experiments(s, comps, token=operator, processing="melt-spinning"))
     rows = []
     proc, base = start_server(url, workdir / f"server-{name}.log")
     try:

@@ -14,26 +14,18 @@ night's budget) and returns the lab results that arrived since the previous call
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from db.campaigns import set_status
-from vitrify.settings import LabSettings, lab_settings  # noqa: F401  (the lab's guardrails)
-from db.errors import AuthError, IngestError, InvalidRequest, LabError, NotAllowed, NotFound, NotSignedIn, RowError  # noqa: F401
-from db.report_csv import LabImportResult, import_report_csv
-from db.reports import Report, check_reports, write_reports
+from db.errors import IngestError, InvalidRequest, LabError, NotAllowed, NotFound, RowError
 from db.models import (
     ApiToken,
     ApprovalStatus,
@@ -48,11 +40,17 @@ from db.models import (
     OutcomeSource,
     Proposal,
     TokenRole,
+    aware_utc,
+    iso_utc,
     utcnow,
 )
 from db.models import Composition as CompositionRow
+from db.report_csv import LabImportResult, import_report_csv
+from db.reports import Report, check_reports, write_reports
+from db.tokens import require_role
+from db.transactions import run_write
+from vitrify.settings import LabSettings, lab_settings
 
-T = TypeVar("T")
 
 # --------------------------------------------------------------------------- policy
 
@@ -83,150 +81,6 @@ def campaign_policy(campaign: Campaign, settings: LabSettings | None = None) -> 
 # --------------------------------------------------------------------------- transactions
 
 
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    if isinstance(exc, OperationalError):
-        text_ = str(exc).lower()
-        return "locked" in text_ or "busy" in text_ or "deadlock" in text_ or "could not serialize" in text_
-    if isinstance(exc, DBAPIError):
-        code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        return code in ("40001", "40P01")
-    return False
-
-
-def run_write(engine: Engine, work: Callable[[Session], T], *, attempts: int = 5) -> T:
-    """Run ``work(session)`` in one write transaction and commit it; roll back on any error.
-
-    SQLite: ``BEGIN IMMEDIATE`` takes the write lock first (waiting up to the busy timeout), so
-    checks and writes see the same data. PostgreSQL: a unique-constraint race (two reports of
-    one job, two new rows for one composition) is retried; the retry re-runs every check and
-    so refuses the loser with a clear conflict instead of a database error.
-    """
-    for attempt in range(attempts):
-        session = Session(engine, expire_on_commit=False)
-        try:
-            if engine.dialect.name == "sqlite":
-                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-            result = work(session)
-            session.commit()
-            return result
-        except (IngestError, LabError):
-            session.rollback()
-            raise
-        except Exception as exc:
-            session.rollback()
-            if not _is_retryable(exc) or attempt == attempts - 1:
-                if _is_retryable(exc):
-                    raise IngestError([RowError(None, "report", "a concurrent write kept conflicting with this one; try again", "conflict")]) from exc
-                raise
-            time.sleep(0.02 * (attempt + 1) + secrets.randbelow(20) / 1000)
-        finally:
-            session.close()
-    raise AssertionError("unreachable")
-
-
-def read(engine: Engine, work: Callable[[Session], T]) -> T:
-    with Session(engine, expire_on_commit=False) as session:
-        return work(session)
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: every timestamp vitrify stores is UTC."""
-    if ts is None:
-        return None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
-
-
-def _iso(ts: datetime | None) -> str | None:
-    ts = _aware(ts)
-    return ts.isoformat(timespec="seconds") if ts is not None else None
-
-
-# --------------------------------------------------------------------------- tokens
-
-TOKEN_PREFIX = "vit_"
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def create_token(session: Session, *, name: str, role: str, created_by: str | None = None) -> tuple[ApiToken, str]:
-    """A new token; returns the row and the secret, which is not stored and cannot be shown again."""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InvalidRequest("a token needs a name (who holds it), at most 100 characters")
-    try:
-        role = TokenRole(str(role).strip().lower()).value
-    except ValueError:
-        raise InvalidRequest(f"unknown role {role!r}; roles: {', '.join(r.value for r in TokenRole)}") from None
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, role=role, token_hash=hash_secret(secret), prefix=secret[:10], created_by=created_by)
-    session.add(token)
-    session.flush()
-    return token, secret
-
-
-def authenticate(session: Session, secret: str | None) -> ApiToken | None:
-    """The live token with this secret, or None. Compares sha256 digests in constant time."""
-    if not secret or not isinstance(secret, str) or len(secret) > 200:
-        return None
-    digest = hash_secret(secret.strip())
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).scalar_one_or_none()
-    if token is None or not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
-        return None
-    return token
-
-
-def authenticate_engine(engine: Engine, secret: str | None) -> ApiToken | None:
-    """:func:`authenticate` in its own short session; notes when the token was last used (at most every 5 min)."""
-    token = read(engine, lambda s: authenticate(s, secret))
-    if token is not None:
-        last = _aware(token.last_used_at)
-        if last is None or utcnow() - last > timedelta(minutes=5):
-            try:
-                with Session(engine) as s:
-                    s.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()))
-                    s.commit()
-            except OperationalError:
-                pass  # bookkeeping only: never fail a request for it
-    return token
-
-
-def require_role(token: ApiToken | None, role: TokenRole | str) -> ApiToken:
-    role = TokenRole(role)
-    if token is None:
-        raise NotSignedIn("this needs an API token (Authorization: Bearer <token>); create one with `vitrify token create`")
-    if TokenRole(token.role).level < role.level:
-        raise NotAllowed(f"token {token.name!r} has role {token.role}; this needs {role.value}")
-    return token
-
-
-def list_tokens(session: Session, *, include_revoked: bool = False) -> list[dict]:
-    query = select(ApiToken).order_by(ApiToken.id)
-    if not include_revoked:
-        query = query.where(ApiToken.revoked_at.is_(None))
-    return [token_info(t) for t in session.exec(query).scalars()]
-
-
-def token_info(token: ApiToken) -> dict:
-    return {
-        "id": token.id, "name": token.name, "role": token.role, "prefix": token.prefix,
-        "created_at": _iso(token.created_at), "created_by": token.created_by,
-        "revoked_at": _iso(token.revoked_at), "last_used_at": _iso(token.last_used_at),
-    }
-
-
-def revoke_token(session: Session, token_id: int) -> dict:
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound(f"no token with id {token_id}")
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        session.add(token)
-        session.flush()
-    return token_info(token)
 
 
 # --------------------------------------------------------------------------- the lab night and budget
@@ -236,7 +90,7 @@ def night_window(now: datetime | None = None, settings: LabSettings | None = Non
     """The lab night containing ``now``: [night_starts_hour, the same hour a day later), in UTC."""
     settings = settings or lab_settings()
     zone = ZoneInfo(settings.timezone)
-    local = (_aware(now) or utcnow()).astimezone(zone)
+    local = (aware_utc(now) or utcnow()).astimezone(zone)
     start = local.replace(hour=settings.night_starts_hour, minute=0, second=0, microsecond=0)
     if local < start:
         start -= timedelta(days=1)
@@ -258,7 +112,7 @@ def budget_status(session: Session, campaign: Campaign | None = None, *, now: da
     start, end = night_window(now, settings)
     used = _released_between(session, start, end)
     out = {
-        "night_start": _iso(start), "night_end": _iso(end), "limit": settings.budget_per_night, "used": used,
+        "night_start": iso_utc(start), "night_end": iso_utc(end), "limit": settings.budget_per_night, "used": used,
         "remaining": None if settings.budget_per_night is None else max(0, settings.budget_per_night - used),
     }
     if campaign is not None:
@@ -284,7 +138,7 @@ def release_jobs(session: Session, campaign: Campaign | None = None, *, now: dat
     """
     _lock_releases(session)
     settings = lab_settings()
-    now = _aware(now) or utcnow()
+    now = aware_utc(now) or utcnow()
     start, end = night_window(now, settings)
     query = select(Job).where(
         Job.kind == JobKind.EXPERIMENT.value, Job.status == JobStatus.QUEUED.value, Job.released_at.is_(None)
@@ -353,7 +207,7 @@ def request_approvals(session: Session, campaign: Campaign) -> OperatorApproval 
 def approval_info(session: Session, approval: OperatorApproval, *, with_jobs: bool = True) -> dict:
     out = {
         "id": approval.id, "campaign_id": approval.campaign_id, "status": approval.status, "n_jobs": approval.n_jobs,
-        "requested_at": _iso(approval.requested_at), "decided_at": _iso(approval.decided_at),
+        "requested_at": iso_utc(approval.requested_at), "decided_at": iso_utc(approval.decided_at),
         "decided_by": approval.decided_by, "note": approval.note,
     }
     if with_jobs:
@@ -376,7 +230,7 @@ def decide_approval(session: Session, approval_id: int, *, approve: bool, token:
     if approval is None:
         raise NotFound(f"no approval request with id {approval_id}")
     if approval.status != ApprovalStatus.PENDING.value:
-        raise LabError(f"approval {approval_id} was already {approval.status} by {approval.decided_by} at {_iso(approval.decided_at)}")
+        raise LabError(f"approval {approval_id} was already {approval.status} by {approval.decided_by} at {iso_utc(approval.decided_at)}")
     now = utcnow()
     approval.status = (ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED).value
     approval.decided_at = now
@@ -435,9 +289,9 @@ def _job_rows(session: Session, jobs: Sequence[Job]) -> list[dict]:
             "campaign": camps.get(j.campaign_id), "iteration": p.iteration if p else None, "rank": p.rank if p else None,
             "glass_probability": round(p.glass_probability, 3) if p and p.glass_probability is not None else None,
             "predicted": _predicted(p), "p_feasible": (p.predictions or {}).get("p_feasible") if p else None,
-            "released_at": _iso(j.released_at), "claimed_at": _iso(j.started_at) if j.claimed_by else None,
+            "released_at": iso_utc(j.released_at), "claimed_at": iso_utc(j.started_at) if j.claimed_by else None,
             "retry_of": (j.payload or {}).get("retry_of"), "approval_id": j.approval_id,
-            "requested_at": _iso(j.created_at), "uncertainty": round(p.uncertainty, 3) if p and p.uncertainty is not None else None,
+            "requested_at": iso_utc(j.created_at), "uncertainty": round(p.uncertainty, 3) if p and p.uncertainty is not None else None,
             "acquisition": round(p.acquisition, 4) if p and p.acquisition is not None else None, "why": _why(p),
         })
     return rows
@@ -507,7 +361,7 @@ def claim_job(session: Session, job_id: int, *, token: ApiToken, who: str | None
     if job.status == JobStatus.RUNNING.value:
         if job.claimed_by == who:
             return _job_rows(session, [job])[0]
-        raise LabError(f"job {job_id} is already claimed by {job.claimed_by} (since {_iso(job.started_at)})")
+        raise LabError(f"job {job_id} is already claimed by {job.claimed_by} (since {iso_utc(job.started_at)})")
     if job.status != JobStatus.QUEUED.value or job.released_at is None:
         raise LabError(f"job {job_id} is not in the lab queue ({job_state(job)})")
     done = session.execute(
@@ -637,7 +491,7 @@ def _outcome_row(o: Outcome, canonical: str | None, measurements: dict) -> dict:
         "outcome_id": o.id, "job_id": o.job_id, "sample_id": o.sample_id, "composition": canonical,
         "result": o.result, "glass_label": o.glass_label, "processing": o.processing, "reporter": o.reporter,
         "notes": o.notes, "revision": o.revision, "supersedes_id": o.supersedes_id, "is_current": o.is_current,
-        "reason": o.reason, "created_at": _iso(o.created_at), "source": o.source,
+        "reason": o.reason, "created_at": iso_utc(o.created_at), "source": o.source,
         "channel": (o.provenance or {}).get("channel"), "token": (o.provenance or {}).get("token"),
         "requested": (o.provenance or {}).get("requested"), "measurements": measurements,
     }

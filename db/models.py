@@ -21,6 +21,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware_utc(ts: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: every timestamp vitrify stores is UTC."""
+    if ts is None:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+
+
+def iso_utc(ts: datetime | None) -> str | None:
+    ts = aware_utc(ts)
+    return ts.isoformat(timespec="seconds") if ts is not None else None
+
+
 def _ts(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kwargs)
 

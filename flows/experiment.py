@@ -26,6 +26,7 @@ from prefect.input import RunInput
 from pydantic import Field, SecretStr
 
 from db import lab
+from db import tokens, transactions
 from db.reports import Report
 from db.session import get_engine
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
@@ -87,7 +88,7 @@ def experiment_flow(job_id: int) -> dict:
     """Wait for the lab's report of one experiment job (typed into the Prefect UI), then store it."""
     logger = get_run_logger()
     engine = get_engine()
-    job = lab.read(engine, lambda s: lab.job_detail(s, job_id))
+    job = transactions.read(engine, lambda s: lab.job_detail(s, job_id))
     if job["kind"] != "experiment":
         raise ValueError(f"job {job_id} is a {job['kind']} job, not a lab experiment")
     if job["status"] not in ("queued", "running"):
@@ -108,7 +109,7 @@ def experiment_flow(job_id: int) -> dict:
     data = suspend_flow_run(wait_for_input=form, key=_pause_key(job_id))
     context = FlowRunContext.get()
     _forget_form(context.flow_run.id, job_id)
-    token = lab.authenticate_engine(engine, data.token.get_secret_value())
+    token = tokens.authenticate_engine(engine, data.token.get_secret_value())
     row = lab.submit_report(engine, data.to_report(job_id), token=token, channel="prefect")
     logger.info("recorded outcome %s for job %s: %s %s", row["outcome_id"], job_id, row["composition"], row["result"])
     return row

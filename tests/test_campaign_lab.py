@@ -62,7 +62,9 @@ def _artifact(client, key):
 def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registered_modulus_model, prefect_server,
                                                  local_ray, tmp_path, monkeypatch):
     from agents.campaign_file import load_campaign_file
-    from db.lab import create_token, run_write, submit_report
+    from db.lab import submit_report
+    from db.tokens import create_token
+    from db.transactions import run_write
     from db.reports import Report
     from vitrify.settings import get_settings, reset_settings_cache
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from db import lab
+from db import tokens, transactions
 from db.models import Outcome
 from vitrify.cli import app
 from vitrify.intake.app import create_app, serve_in_thread
@@ -30,7 +30,7 @@ def server(engine):
 
 
 def _secret(engine, role, name):
-    return lab.run_write(engine, lambda s: lab.create_token(s, name=name, role=role))[1]
+    return transactions.run_write(engine, lambda s: tokens.create_token(s, name=name, role=role))[1]
 
 
 def _outcomes(engine) -> int:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db import lab
+from db import tokens, transactions
 from db.local_postgres import free_port
 from db.models import Measurement, Outcome
 from vitrify.intake.app import create_app, serve_in_thread
@@ -30,7 +30,7 @@ def server(engine):
 
 
 def _secret(engine, role, name):
-    return lab.run_write(engine, lambda s: lab.create_token(s, name=name, role=role))[1]
+    return transactions.run_write(engine, lambda s: tokens.create_token(s, name=name, role=role))[1]
 
 
 def _auth(secret):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from db import lab
+from db import tokens, transactions
 from db.models import Job, Measurement, Outcome
 from db.training import labelled_set
 from vitrify.intake.app import create_app, serve_in_thread
@@ -54,10 +55,10 @@ def page(engine, tmp_path, request):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_reporter_fills_the_web_form_and_the_database_has_it(engine, page):
-    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
-    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, ["Cu50Zr50", "Cu64Zr36"], token=operator, processing="melt-spinning"))
+    operator = transactions.run_write(engine, lambda s: tokens.create_token(s, name="olga", role="operator"))[0]
+    jobs = transactions.run_write(engine, lambda s: lab.request_experiments(s, ["Cu50Zr50", "Cu64Zr36"], token=operator, processing="melt-spinning"))
     target = jobs[1]["job_id"]
-    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
+    secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="ada", role="reporter"))[1]
 
     page.fill("#token", secret)
     page.click("#token-use")
@@ -125,9 +126,9 @@ def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
         s.add(Job(kind="experiment", campaign_id=campaign.id, composition_id=comp.id, processing="melt-spinning"))
         s.flush()
         return campaign.id
-    campaign_id = lab.run_write(engine, batch)
+    campaign_id = transactions.run_write(engine, batch)
     approval_id = lab.pending_lab_results(campaign_id, engine=engine).approval_id
-    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="root", role="admin"))[1]
+    secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="root", role="admin"))[1]
 
     page.fill("#token", secret)
     page.click("#token-use")
@@ -136,7 +137,7 @@ def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
     page.select_option("#new-token-role", "reporter")
     page.click("#token-create")
     new_secret = page.locator("#new-token-secret").inner_text()
-    assert lab.authenticate_engine(engine, new_secret).role == "reporter"  # shown once, and it works
+    assert tokens.authenticate_engine(engine, new_secret).role == "reporter"  # shown once, and it works
     page.wait_for_selector("#tokens tbody >> text=ada")
 
     page.locator(f"#approvals tbody tr[data-approval-id='{approval_id}'] button.claim").click()
@@ -151,10 +152,10 @@ def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
 def test_the_page_shows_why_done_and_corrects_at_phone_width(engine, page, tmp_path):
     """Issue 16: the queue says what was predicted and when it was asked for; a report moves to
     the done list, whose "correct this result" makes a revision; a CSV upload; usable at 390 px."""
-    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
-    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, ["Al5Cu45Ni5Zr45", "Cu64Zr36"], token=operator,
+    operator = transactions.run_write(engine, lambda s: tokens.create_token(s, name="olga", role="operator"))[0]
+    jobs = transactions.run_write(engine, lambda s: lab.request_experiments(s, ["Al5Cu45Ni5Zr45", "Cu64Zr36"], token=operator,
                                                                    processing="melt-spinning"))
-    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
+    secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="ada", role="reporter"))[1]
     page.set_viewport_size({"width": 390, "height": 1400})
     page.reload()
     assert "Sign in with your lab token" in page.inner_text("#queue-message")

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from db import lab
+from db import tokens, transactions
 from db.models import Job, Measurement, Outcome
 from vitrify.intake.app import create_app, serve_in_thread
 
@@ -43,12 +44,12 @@ def server(engine):
 
 
 def test_concurrent_reporters_lose_and_duplicate_nothing(engine, server):
-    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
+    operator = transactions.run_write(engine, lambda s: tokens.create_token(s, name="olga", role="operator"))[0]
     comps = _compositions(REPORTERS * REPORTS_EACH + CONTENDED)
-    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, comps[: REPORTERS * REPORTS_EACH], token=operator,
+    jobs = transactions.run_write(engine, lambda s: lab.request_experiments(s, comps[: REPORTERS * REPORTS_EACH], token=operator,
                                                                    processing="melt-spinning"))
     assert len(jobs) == REPORTERS * REPORTS_EACH
-    secrets = [lab.run_write(engine, lambda s, i=i: lab.create_token(s, name=f"r{i:02d}", role="reporter"))[1] for i in range(REPORTERS)]
+    secrets = [transactions.run_write(engine, lambda s, i=i: tokens.create_token(s, name=f"r{i:02d}", role="reporter"))[1] for i in range(REPORTERS)]
     statuses: Counter = Counter()
     mine: dict[int, list[int]] = {i: [] for i in range(REPORTERS)}
     lock = threading.Lock()
@@ -80,7 +81,7 @@ def test_concurrent_reporters_lose_and_duplicate_nothing(engine, server):
 
     # everyone races for the same few jobs, with a composition nobody has stored yet, and
     # re-sends an earlier report (a client retry): one winner per job, no duplicates
-    contended = [j["job_id"] for j in lab.run_write(engine, lambda s: lab.request_experiments(
+    contended = [j["job_id"] for j in transactions.run_write(engine, lambda s: lab.request_experiments(
         s, comps[-CONTENDED:], token=operator, processing="melt-spinning"))]
     race: Counter = Counter()
     winners: Counter = Counter()
@@ -111,7 +112,7 @@ def test_concurrent_reporters_lose_and_duplicate_nothing(engine, server):
     assert winners == Counter({j: 1 for j in contended})
 
     # and everyone claims from a fresh queue at once: each job goes to exactly one reporter
-    fresh = lab.run_write(engine, lambda s: lab.request_experiments(s, [f"Ni{n}Nb{100 - n}" for n in range(30, 30 + 3 * REPORTERS)],
+    fresh = transactions.run_write(engine, lambda s: lab.request_experiments(s, [f"Ni{n}Nb{100 - n}" for n in range(30, 30 + 3 * REPORTERS)],
                                                                     token=operator, processing="melt-spinning"))
     claims: Counter = Counter()
     start = threading.Barrier(REPORTERS)

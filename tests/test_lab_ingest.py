@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from db import lab
+from db import tokens, transactions
 from db.compositions import get_or_create_compositions
 from db.errors import IngestError
 from db.reports import Report
@@ -21,7 +22,7 @@ from discovery.composition import parse_composition
 
 
 def _token(engine, role="reporter", name="ada"):
-    return lab.run_write(engine, lambda s: lab.create_token(s, name=name, role=role))
+    return transactions.run_write(engine, lambda s: tokens.create_token(s, name=name, role=role))
 
 
 def _campaign_jobs(engine, compositions, *, lab_policy=None, kind="experiment", name="c"):
@@ -36,7 +37,7 @@ def _campaign_jobs(engine, compositions, *, lab_policy=None, kind="experiment", 
         s.add_all(jobs)
         s.flush()
         return campaign.id, [j.id for j in jobs]
-    return lab.run_write(engine, work)
+    return transactions.run_write(engine, work)
 
 
 def snapshot(engine) -> dict:
@@ -54,10 +55,10 @@ def world(engine):
     a superseded revision and a literature record."""
     _, reporter = _token(engine)
     op_row, _ = _token(engine, "operator", "olga")
-    open_jobs = lab.run_write(engine, lambda s: lab.request_experiments(
+    open_jobs = transactions.run_write(engine, lambda s: lab.request_experiments(
         s, ["Cu50Zr50", "Cu64Zr36", "Al10Cu45Zr45", "Ni60Nb40"], token=op_row, processing="melt-spinning"))
     ids = [j["job_id"] for j in open_jobs]
-    tok = lab.authenticate_engine(engine, reporter)
+    tok = tokens.authenticate_engine(engine, reporter)
     reported = lab.submit_report(engine, Report("Cu64Zr36", "amorphous", job_id=ids[1], sample_id="S-1"), token=tok, channel="test")
     first = lab.submit_report(engine, Report("Al10Cu45Zr45", "amorphous", job_id=ids[2]), token=tok, channel="test")
     lab.submit_report(engine, Report("Al10Cu45Zr45", "crystalline", correction_of=first["outcome_id"], reason="XRD"), token=tok, channel="test")
@@ -75,7 +76,7 @@ def world(engine):
         s.add(lit)
         s.flush()
         return lit.id
-    literature = lab.run_write(engine, misc)
+    literature = transactions.run_write(engine, misc)
     return {
         "token": tok, "open": ids[0], "reported": ids[1], "corrected_job": ids[2], "far": ids[3],
         "superseded": first["outcome_id"], "current_of_reported": reported["outcome_id"], "awaiting": awaiting,
@@ -249,12 +250,12 @@ def test_corrections_are_revisions_and_training_uses_the_current_one(engine, wor
         data = labelled_set(s)
         labels = sorted(lbl for c, lbl in zip(data.canonical, data.labels.tolist()) if c == "Cu50Zr50")
     assert labels == [0, 1]  # literature 1 + the corrected lab report 0; the superseded revision is gone
-    hist = lab.read(engine, lambda s: lab.history(s, job_id=world["open"]))
+    hist = transactions.read(engine, lambda s: lab.history(s, job_id=world["open"]))
     assert [(h["revision"], h["result"], h["is_current"], h["reporter"], h["reason"]) for h in hist] == [
         (1, "amorphous", False, "ada", None), (2, "crystalline", True, "bob", "XRD shows Cu10Zr7 peaks")]
     assert hist[0]["measurements"] == {"Tg": {"value": 700.0, "unit": "K"}} and hist[1]["measurements"] == {}
-    assert lab.read(engine, lambda s: lab.history(s, outcome_id=first["outcome_id"])) == hist
-    assert lab.read(engine, lambda s: lab.history(s, sample_id="R-1")) == hist
+    assert transactions.read(engine, lambda s: lab.history(s, outcome_id=first["outcome_id"])) == hist
+    assert transactions.read(engine, lambda s: lab.history(s, sample_id="R-1")) == hist
     with pytest.raises(IngestError, match="already superseded"):
         lab.submit_report(engine, Report("Cu50Zr50", "amorphous", correction_of=first["outcome_id"], reason="no"), token=tok, channel="test")
 
@@ -264,7 +265,7 @@ def test_a_failed_synthesis_is_no_label_and_goes_back_to_the_queue(engine, world
     failed = lab.submit_report(engine, Report("Cu50Zr50", "synthesis failed", job_id=world["open"], notes="crucible cracked"),
                                token=tok, channel="test")
     assert failed["glass_label"] is None
-    queue = lab.read(engine, lambda s: lab.lab_queue(s))
+    queue = transactions.read(engine, lambda s: lab.lab_queue(s))
     retry = [j for j in queue if j["retry_of"] == world["open"]]
     assert len(retry) == 1 and retry[0]["composition"] == "Cu50Zr50"
     with Session(engine) as s:
@@ -273,6 +274,6 @@ def test_a_failed_synthesis_is_no_label_and_goes_back_to_the_queue(engine, world
     # a correction to a real result makes the retry unnecessary
     lab.submit_report(engine, Report("Cu50Zr50", "amorphous", correction_of=failed["outcome_id"], reason="it did work"),
                       token=tok, channel="test")
-    assert not [j for j in lab.read(engine, lambda s: lab.lab_queue(s)) if j["retry_of"] == world["open"]]
+    assert not [j for j in transactions.read(engine, lambda s: lab.lab_queue(s)) if j["retry_of"] == world["open"]]
     with Session(engine) as s:
         assert s.get(Job, world["open"]).status == "succeeded"

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from db import lab
+from db import tokens, transactions
 from db.models import Job, Measurement, Outcome
 
 
@@ -27,9 +28,9 @@ def prefect_lab(prefect_server, engine, use_database):
     from flows.experiment import DEPLOYMENT_NAME, experiment_flow
 
     experiment_flow.to_deployment(name=DEPLOYMENT_NAME).apply()
-    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
-    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, ["Cu50Zr50", "Cu64Zr36"], token=operator, processing="melt-spinning"))
-    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
+    operator = transactions.run_write(engine, lambda s: tokens.create_token(s, name="olga", role="operator"))[0]
+    jobs = transactions.run_write(engine, lambda s: lab.request_experiments(s, ["Cu50Zr50", "Cu64Zr36"], token=operator, processing="melt-spinning"))
+    secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="ada", role="reporter"))[1]
     return {"jobs": [j["job_id"] for j in jobs], "secret": secret}
 
 

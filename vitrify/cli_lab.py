@@ -33,7 +33,7 @@ token_app = typer.Typer(help="API tokens: create (the secret is shown once), lis
 
 
 def _token(engine, secret: Optional[str]):
-    from db.lab import authenticate_engine
+    from db.tokens import authenticate_engine
 
     if not secret:
         _fail("this needs an API token: pass --token or set VITRIFY_TOKEN (create one with `vitrify token create`)")
@@ -46,7 +46,7 @@ def _token(engine, secret: Optional[str]):
 def _run(fn):
     """Call fn; turn refusals into a clear message and exit code 1."""
     from db.errors import IngestError
-    from db.lab import LabError
+    from db.errors import LabError
 
     try:
         return fn()
@@ -156,7 +156,8 @@ def lab_queue(
 
     Example: vitrify lab queue --all   (or --json for scripts)
     """
-    from db.lab import lab_queue as queue, read
+    from db.lab import lab_queue as queue
+    from db.transactions import read
 
     engine = _engine()
     rows = read(engine, lambda s: queue(s, everything=all_jobs, campaign_id=campaign))
@@ -180,7 +181,8 @@ def lab_claim(
 
     Example: vitrify lab claim 12   (or: vitrify lab claim --next; vitrify lab claim 12 --release)
     """
-    from db.lab import claim_job, claim_next, run_write, unclaim_job
+    from db.lab import claim_job, claim_next, unclaim_job
+    from db.transactions import run_write
 
     engine = _engine()
     tok = _token(engine, token)
@@ -277,7 +279,8 @@ def lab_history(
 
     Example: vitrify lab history --job 12   (or --sample-id MS-041, --composition Cu50Zr45Al5)
     """
-    from db.lab import history, read
+    from db.lab import history
+    from db.transactions import read
 
     engine = _engine()
     rows = _run(lambda: read(engine, lambda s: history(s, job_id=job, sample_id=sample_id, outcome_id=outcome, composition=composition)))
@@ -330,7 +333,8 @@ def lab_request(
 
     Example: vitrify lab request Cu50Zr50 Cu64Zr36 --processing melt-spinning
     """
-    from db.lab import request_experiments, run_write
+    from db.lab import request_experiments
+    from db.transactions import run_write
 
     engine = _engine()
     tok = _token(engine, token)
@@ -347,7 +351,8 @@ def lab_approvals(
 
     Example: vitrify lab approvals --all
     """
-    from db.lab import list_approvals, read
+    from db.lab import list_approvals
+    from db.transactions import read
 
     engine = _engine()
     rows = read(engine, lambda s: list_approvals(s, status=None if all_ else "pending"))
@@ -363,7 +368,8 @@ def lab_approvals(
 
 
 def _decide(approval: int, approve: bool, note: Optional[str], token: Optional[str]) -> None:
-    from db.lab import decide_approval, run_write
+    from db.lab import decide_approval
+    from db.transactions import run_write
 
     engine = _engine()
     tok = _token(engine, token)
@@ -405,7 +411,8 @@ def lab_budget(campaign: Optional[int] = typer.Option(None, min=1, max=MAX_ID, h
 
     Example: vitrify lab budget --campaign 1
     """
-    from db.lab import budget_status, read
+    from db.lab import budget_status
+    from db.transactions import read
     from db.models import Campaign
 
     engine = _engine()
@@ -427,7 +434,8 @@ def lab_stop(
 
     Example: vitrify lab stop 1
     """
-    from db.lab import run_write, stop_campaign
+    from db.lab import stop_campaign
+    from db.transactions import run_write
 
     engine = _engine()
     tok = _token(engine, token)
@@ -497,7 +505,9 @@ def token_create(
 
     Example: vitrify token create --role reporter --name ada
     """
-    from db.lab import LabError, create_token, run_write
+    from db.errors import LabError
+    from db.tokens import create_token
+    from db.transactions import run_write
 
     engine = _engine()
     creator = os.environ.get("USER") or os.environ.get("LOGNAME") or "local"
@@ -518,7 +528,8 @@ def token_list(
 
     Example: vitrify token list --all
     """
-    from db.lab import list_tokens, read
+    from db.tokens import list_tokens
+    from db.transactions import read
 
     engine = _engine()
     tokens = read(engine, lambda s: list_tokens(s, include_revoked=include_revoked))
@@ -539,7 +550,8 @@ def token_revoke(token_id: int = typer.Argument(..., min=1, max=MAX_ID, help="To
 
     Example: vitrify token revoke 4
     """
-    from db.lab import revoke_token, run_write
+    from db.tokens import revoke_token
+    from db.transactions import run_write
 
     engine = _engine()
     t = _run(lambda: run_write(engine, lambda s: revoke_token(s, token_id)))

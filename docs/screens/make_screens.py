@@ -45,12 +45,13 @@ def web_pngs() -> None:
     from playwright.sync_api import sync_playwright
 
     from db import lab
+    from db import tokens, transactions
     from db.session import get_engine
     from vitrify.intake.app import create_app, serve_in_thread
 
     engine = get_engine()
-    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
-    queue = lab.read(engine, lambda s: lab.lab_queue(s))
+    secret = transactions.run_write(engine, lambda s: tokens.create_token(s, name="ada", role="reporter"))[1]
+    queue = transactions.read(engine, lambda s: lab.lab_queue(s))
     srv, thread, url = serve_in_thread(create_app(engine))
     try:
         with sync_playwright() as p:
@@ -60,7 +61,7 @@ def web_pngs() -> None:
             page.fill("#token", secret)
             page.click("#token-use")
             page.wait_for_selector("#queue tbody tr")
-            if not lab.read(engine, lambda s: lab.recent_reports(s)) and queue:  # one report, so "done" has a row
+            if not transactions.read(engine, lambda s: lab.recent_reports(s)) and queue:  # one report, so "done" has a row
                 job = queue[0]
                 page.locator(f"#queue tbody tr[data-job-id='{job['job_id']}'] button.report").click()
                 page.select_option("#result", "amorphous")

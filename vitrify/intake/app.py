@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy.engine import Engine
 
 from db import lab
+from db import tokens as api_tokens  # the endpoint named tokens lists them
+from db import transactions
 from db.errors import IngestError, InvalidRequest, LabError, NotAllowed, NotFound, NotSignedIn
 from db.measurements import QUANTITIES
 from db.reports import Report
@@ -245,22 +247,22 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return JSONResponse(_error_body(f"{len(errors)} error(s) in the request, nothing was written", errors), status_code=422)
 
     def token(creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Optional[ApiToken]:
-        return lab.authenticate_engine(engine, creds.credentials if creds is not None else None)
+        return api_tokens.authenticate_engine(engine, creds.credentials if creds is not None else None)
 
     def reporter(tok: Optional[ApiToken] = Depends(token)) -> ApiToken:
-        return lab.require_role(tok, TokenRole.REPORTER)
+        return api_tokens.require_role(tok, TokenRole.REPORTER)
 
     def operator(tok: Optional[ApiToken] = Depends(token)) -> ApiToken:
-        return lab.require_role(tok, TokenRole.OPERATOR)
+        return api_tokens.require_role(tok, TokenRole.OPERATOR)
 
     def admin(tok: Optional[ApiToken] = Depends(token)) -> ApiToken:
-        return lab.require_role(tok, TokenRole.ADMIN)
+        return api_tokens.require_role(tok, TokenRole.ADMIN)
 
     def read(fn):
-        return lab.read(engine, fn)
+        return transactions.read(engine, fn)
 
     def write(fn):
-        result = lab.run_write(engine, fn)
+        result = transactions.run_write(engine, fn)
         app.state.db_problem = None
         return result
 
@@ -416,19 +418,19 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     @app.get("/api/tokens", tags=["tokens"])
     def tokens(include_revoked: bool = False, _: ApiToken = Depends(admin)) -> list[dict]:
-        return read(lambda s: lab.list_tokens(s, include_revoked=include_revoked))
+        return read(lambda s: api_tokens.list_tokens(s, include_revoked=include_revoked))
 
     @app.post("/api/tokens", status_code=201, tags=["tokens"])
     def create_token(body: TokenIn, tok: ApiToken = Depends(admin)) -> dict:
         """A new token. The secret is in this response only: it is stored hashed and cannot be shown again."""
         def work(s):
-            row, secret = lab.create_token(s, name=body.name, role=body.role, created_by=tok.name)
-            return {"token": lab.token_info(row), "secret": secret}
+            row, secret = api_tokens.create_token(s, name=body.name, role=body.role, created_by=tok.name)
+            return {"token": api_tokens.token_info(row), "secret": secret}
         return write(work)
 
     @app.delete("/api/tokens/{token_id}", tags=["tokens"])
     def revoke_token(token_id: TokenIdPath, _: ApiToken = Depends(admin)) -> dict:
-        return write(lambda s: lab.revoke_token(s, token_id))
+        return write(lambda s: api_tokens.revoke_token(s, token_id))
 
     return app
 
