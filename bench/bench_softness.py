@@ -8,10 +8,11 @@ Protocol (docs/structure.md): N = 1000 (800 A, 200 B), number density 1.2, NVT a
 (reduced units) after 200 tau of equilibration; a 600 tau production run with frames every
 0.5 tau. p_hop with t_R = 10 tau; rearranging: p_hop > p_c = 0.2 sigma_AA^2; quiescent
 (training negatives): p_hop < p_c at every frame within 20 tau; structure functions of
-discovery.structure at the frame itself (thermal configuration); analysed frames every 5 tau,
-the first half train (C by grouped CV over frames), the second half test. The hyperplane is
-shifted on the training frames so that <= 50 % of the atoms are soft; the SVM's own plane is
-reported too.
+discovery.structure at the frame itself (thermal configuration; --average-frames K: positions
+averaged over t +- K frames); analysed frames every 2 tau, the first half train (C by grouped
+CV over frames), the second half test. The hyperplane is shifted parallel to itself on the
+training frames so that 50 % of each species is soft (the operating point of the headline);
+the SVM's own plane is reported too.
 
     .venv/bin/python bench/bench_softness.py [--atoms 1000] [--temperature 0.5] [--cores 2]
         [--out DIR] [--reuse]    (--reuse: analyse DIR/ka_trajectory.npz again)
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out/softness"))
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--p-c", type=float, default=0.2)
+    ap.add_argument("--average-frames", type=int, default=0, help="structure of positions averaged over t +- K frames")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.out / "ka_trajectory.npz"
@@ -75,10 +77,11 @@ def main() -> None:
         half_window=5 * per_tau,
         p_c=args.p_c,
         quiet_window=20 * per_tau,
-        sample_every=5 * per_tau,
+        sample_every=2 * per_tau,
+        average_frames=args.average_frames,
     )
     t1 = time.perf_counter()
-    out = st.softness_from_trajectory(pos.astype(float), ase_symbols, box, protocol, n_jobs=args.cores)
+    out = st.softness_from_trajectory(pos.astype(float), ase_symbols, box, protocol, n_jobs=1)
     analysis_time = time.perf_counter() - t1
     rep, raw = out["report"], out["raw_plane"]
     rename = {"H": "A", "He": "B"}
@@ -106,7 +109,7 @@ def main() -> None:
     print(f"Kob-Andersen 80:20 LJ, N={args.atoms}, T={args.temperature}, p_c={out['protocol']['p_c_used']:.3g}, "
           f"{len(out['protocol']['train_frames'])} train / {len(out['protocol']['test_frames'])} test frames")
     print(f"{'hyperplane':<22}{'frac soft':>10}{'R soft':>9}{'A R soft':>10}{'B R soft':>10}{'bal acc':>9}")
-    for name, r in (("SVM's own", raw), ("capped at 50 % soft", rep)):
+    for name, r in (("SVM's own", raw), ("shifted to 50 % soft", rep)):
         a, b = r["by_species"]["A"], r["by_species"]["B"]
         print(f"{name:<22}{r['fraction_soft']:>10.3f}{r['fraction_rearranging_soft']:>9.3f}"
               f"{(a['fraction_rearranging_soft'] or 0):>10.3f}{(b['fraction_rearranging_soft'] or 0):>10.3f}"

@@ -245,9 +245,9 @@ def train_softness(
 
 
 def cap_fraction_soft(model: SoftnessModel, features: np.ndarray, symbols: np.ndarray, cap: float) -> None:
-    """Shift each species' hyperplane so that at most ``cap`` of its atoms (in the given frames,
-    which must be training frames) have S > 0. A species already below the cap keeps the SVM's
-    own plane (offset 0)."""
+    """Shift each species' hyperplane (parallel to itself) so that ``cap`` of its atoms in the
+    given frames (training frames) have S > 0: the SVM fixes the direction, the offset is the
+    operating point "this share of atoms is soft"."""
     symbols = np.asarray(symbols)
     raw = model.softness(features, symbols, raw=True)
     for sp in model.species:
@@ -256,7 +256,7 @@ def cap_fraction_soft(model: SoftnessModel, features: np.ndarray, symbols: np.nd
         if len(s) == 0:
             continue
         q = float(np.quantile(s, 1.0 - cap))
-        model.offsets[sp] = max(0.0, q)
+        model.offsets[sp] = q
 
 
 def softness_report(
@@ -418,9 +418,10 @@ class SoftnessProtocol:
     quiet_window: int  # quiescent: p_hop < p_c at every frame within this many of t
     sample_every: int  # frames between the analysed frames
     train_fraction: float = 0.5  # the earliest analysed frames train, the later ones test
-    cap_fraction_soft: float | None = 0.5  # shift the plane so <= this share of atoms is soft
+    cap_fraction_soft: float | None = 0.5  # shift the plane so this share of (training) atoms is soft
     min_rearranging: int = 20  # per species in training; else p_c falls to a p_hop quantile
     fallback_quantile: float = 0.95
+    average_frames: int = 0  # structure of positions averaged over t +- this many frames (0: frame t)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -448,7 +449,7 @@ def softness_from_trajectory(
     nf = len(x)
     w, q = protocol.half_window, protocol.quiet_window
     ph = p_hop(x, w)
-    valid = np.arange(w + q, nf - w - q)
+    valid = np.arange(max(w + q, protocol.average_frames), nf - max(w + q, protocol.average_frames))
     frames = valid[:: max(1, protocol.sample_every)]
     if len(frames) < 4:
         raise ValueError(f"trajectory of {nf} frames too short for p_hop window {w} and quiet window {q}")
@@ -465,7 +466,8 @@ def softness_from_trajectory(
         p_c_rule = f"too few atoms above the given p_c ({protocol.p_c:g}): {protocol.fallback_quantile:g} quantile of p_hop"
     quiet = quiescent(ph, p_c, q)
     species = sorted(set(symbols.tolist()))
-    feats = {int(t): structure_functions(x[t], symbols, cell, species=species, length_scale=length_scale, spec=spec, n_jobs=n_jobs) for t in frames}
+    k = int(protocol.average_frames)
+    feats = {int(t): structure_functions(x[t - k:t + k + 1].mean(axis=0), symbols, cell, species=species, length_scale=length_scale, spec=spec, n_jobs=n_jobs) for t in frames}
 
     def stack(ts):
         F = np.vstack([feats[int(t)] for t in ts])

@@ -39,7 +39,7 @@ CONTRACT = {
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user input
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)  # one line; never markup
     raise typer.Exit(code)
 
 
@@ -113,7 +113,7 @@ def simulate(
     try:
         comp = parse_composition(composition)
     except (CompositionError, ValueError) as exc:
-        _fail(f"--composition: {exc}", 2)
+        _fail(str(exc) if str(exc).startswith("composition") else f"--composition: {exc}", 2)
     if preset not in ("test", "production"):
         _fail(f"--preset: {preset!r} is not one of test, production", 2)
     if select_potential(comp) is None:
@@ -133,7 +133,7 @@ def simulate(
     from db.models import Job, JobKind, JobStatus, Outcome
     from db.session import session_scope
     from discovery.vocabulary import ProcessingRoute
-    from sqlmodel import select
+    from sqlalchemy import select
     from vitrify.cli import _engine
 
     engine = _engine()
