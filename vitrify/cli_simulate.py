@@ -134,9 +134,11 @@ def simulate(
     from db.session import session_scope
     from discovery.vocabulary import ProcessingRoute
     from sqlalchemy import select
-    from vitrify.cli import _engine
+    from db.migrate import upgrade
+    from db.session import get_engine
 
-    engine = _engine()
+    engine = get_engine()
+    upgrade(engine)
     with session_scope(engine) as session:
         row = get_or_create_compositions(session, [comp])[comp.canonical]
         job = Job(kind=JobKind.SIMULATION.value, status=JobStatus.RUNNING.value, composition_id=row.id,
