@@ -286,8 +286,9 @@ def softness_report(
             return None
         return float(0.5 * (soft[r].mean() + (~soft[q]).mean()))
 
-    if bins is None:
-        bins = np.arange(-4.0, 4.01, 0.5)
+    if bins is None:  # 12 equal bins over the central 99 % of S
+        lo_q, hi_q = np.quantile(S, [0.005, 0.995]) if len(S) else (-1.0, 1.0)
+        bins = np.linspace(lo_q, hi_q, 13)
     centers, p_r, counts = [], [], []
     for lo, hi in zip(bins[:-1], bins[1:]):
         sel = (S >= lo) & (S < hi)
@@ -421,7 +422,7 @@ class SoftnessProtocol:
     cap_fraction_soft: float | None = 0.5  # shift the plane so this share of (training) atoms is soft
     min_rearranging: int = 20  # per species in training; else p_c falls to a p_hop quantile
     fallback_quantile: float = 0.95
-    average_frames: int = 0  # structure of positions averaged over t +- this many frames (0: frame t)
+    average_frames: int = 0  # structure of positions averaged over frames t - this .. t (0: frame t alone)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -467,7 +468,7 @@ def softness_from_trajectory(
     quiet = quiescent(ph, p_c, q)
     species = sorted(set(symbols.tolist()))
     k = int(protocol.average_frames)
-    feats = {int(t): structure_functions(x[t - k:t + k + 1].mean(axis=0), symbols, cell, species=species, length_scale=length_scale, spec=spec, n_jobs=n_jobs) for t in frames}
+    feats = {int(t): structure_functions(x[t - k:t + 1].mean(axis=0), symbols, cell, species=species, length_scale=length_scale, spec=spec, n_jobs=n_jobs) for t in frames}
 
     def stack(ts):
         F = np.vstack([feats[int(t)] for t in ts])

@@ -87,6 +87,7 @@ class SimulationSettings:
     structure_t_r_ps: float = 2.0  # p_hop window t_R
     structure_quiet_ps: float = 4.0  # quiescent: p_hop < p_c within this of t
     structure_sample_ps: float = 1.0  # analysed frames this far apart
+    structure_average_ps: float = 0.4  # structure of the positions averaged over [t - this, t]
     structure_p_c_factor: float = 0.2  # p_c = factor x (first RDF peak)^2, as 0.2 sigma^2 for LJ
 
     @classmethod

@@ -73,6 +73,7 @@ def softness_stage(run, s, result, elements: list[str], cores: int) -> dict:
         p_c=s.structure_p_c_factor * r0**2,
         quiet_window=per(s.structure_quiet_ps),
         sample_every=per(s.structure_sample_ps),
+        average_frames=int(round(s.structure_average_ps / frame_ps)),
     )
     out = st.softness_from_trajectory(traj, symbols, cell, protocol, length_scale=r0, n_jobs=1)
     report = out["report"]
