@@ -61,6 +61,7 @@ from pydantic import (
 
 from agents.config import AGENT_NAMES, AGENT_PRESETS
 from discovery.composition import split_system
+from vitrify.errors import VitrifyError
 
 DESTINATION_KINDS = ("lab", "simulation", "replay")
 #: Iterations of a campaign that only gives a deadline (``until``): it stops at the deadline.
@@ -78,7 +79,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class CampaignFileError(ValueError):
+class CampaignFileError(VitrifyError, ValueError):
     """A campaign file that cannot be used; ``problems`` names each bad key by its path."""
 
     def __init__(self, problems: list[Problem], *, file: str | None = None):
@@ -929,7 +930,7 @@ def template(kind: str = "lab", *, file: str = "campaign.yaml", oracle: str | No
     if kind == "replay":
         if oracle is None or oracle_path is None:
             raise ValueError("a replay template needs its oracle")
-        from agents.replay_harness import ReplayPool
+        from agents.replay import ReplayPool
 
         route = ReplayPool.from_csv(oracle_path).campaign_route
         values.update(name=f"replay-{Path(oracle).stem}", processing=route, oracle=yaml.safe_dump(oracle).strip()

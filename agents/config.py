@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from discovery.composition import parse_composition, parse_system
+from discovery.composition import parse_system
 from discovery.vocabulary import ProcessingRoute
+from vitrify.errors import VitrifyError
 
 AGENT_NAMES = ("random", "greedy", "ucb", "ei", "pi", "uncertainty", "thompson")
 
@@ -36,7 +37,7 @@ def known_zone(value: str) -> str:
     return value
 
 
-class UnknownAgent(ValueError):
+class UnknownAgent(VitrifyError, ValueError):
     """An agent name that is not one of :data:`AGENT_NAMES`."""
 
     def __init__(self, name: str):
@@ -122,7 +123,11 @@ class SpaceConfig(BaseModel):
     def _canonical_systems(cls, systems: list[str]) -> list[str]:
         out = []
         for system in systems:
-            out.append("-".join(sorted(parse_system(system, field="systems"))))
+            try:
+                els = parse_system(system, field="systems")
+            except ValueError as exc:
+                raise ValueError(f"{system}: {getattr(exc, 'reason', exc)}") from None
+            out.append("-".join(sorted(els)))
         return out
 
     @model_validator(mode="after")

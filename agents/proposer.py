@@ -20,6 +20,7 @@ from discovery.objectives import (
     constraint_probability,
     goals_of,
 )
+from discovery.protocols import GlassFormingScorer
 from discovery.shift import local_campaign_posterior
 
 #: Properties every GFA model predicts (never "no model yet").
@@ -194,7 +195,7 @@ def _nan_safe(x: np.ndarray) -> np.ndarray:
 
 
 def propose_batch(
-    model,
+    model: GlassFormingScorer,
     space,
     k: int,
     *,

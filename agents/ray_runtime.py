@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from vitrify.settings import get_settings, quiet_third_party_defaults
@@ -21,7 +22,7 @@ def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
     settings = get_settings()
     address = settings.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
     else:
         ray.init(
             num_cpus=settings.ray_num_cpus,
@@ -29,6 +30,7 @@ def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
             object_store_memory=settings.ray_object_store_bytes,
             ignore_reinit_error=True,
             log_to_driver=False,
+            logging_level=logging.WARNING,  # no "Started a local Ray instance." in another log format
             # workers import vitrify from the same checkout / environment as the driver
             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("VITRIFY_")}},
         )

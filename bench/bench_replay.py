@@ -36,7 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agents.replay_harness import ReplayPool, random_expected_found  # noqa: E402
+from agents.replay import ReplayPool  # noqa: E402
+from discovery.replay_metrics import random_expected_found  # noqa: E402
 from flows.replay import run_replay  # noqa: E402
 from vitrify.settings import quiet_third_party_defaults  # noqa: E402
 

@@ -437,8 +437,27 @@ def _job_rows(session: Session, jobs: Sequence[Job]) -> list[dict]:
             "predicted": _predicted(p), "p_feasible": (p.predictions or {}).get("p_feasible") if p else None,
             "released_at": _iso(j.released_at), "claimed_at": _iso(j.started_at) if j.claimed_by else None,
             "retry_of": (j.payload or {}).get("retry_of"), "approval_id": j.approval_id,
+            "requested_at": _iso(j.created_at), "uncertainty": round(p.uncertainty, 3) if p and p.uncertainty is not None else None,
+            "acquisition": round(p.acquisition, 4) if p and p.acquisition is not None else None, "why": _why(p),
         })
     return rows
+
+
+def _why(p: Proposal | None) -> str:
+    """Why the campaign picked this composition, in a phrase (requested by hand: no proposal)."""
+    if p is None:
+        return "requested by hand"
+    text = f"iteration {p.iteration}, pick {p.rank}"
+    return text + (f" (score {p.acquisition:.3g})" if p.acquisition is not None else "")
+
+
+def recent_reports(session: Session, limit: int = 20) -> list[dict]:
+    """The latest lab reports (current revisions of experiment outcomes), newest first: the page's done list."""
+    rows = session.exec(
+        select(Outcome).where(Outcome.source == OutcomeSource.LAB.value, Outcome.is_current == True)  # noqa: E712
+        .order_by(Outcome.id.desc()).limit(limit)
+    ).scalars().all()
+    return outcome_rows(session, rows)
 
 
 def _predicted(proposal: Proposal | None) -> dict:

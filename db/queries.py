@@ -99,15 +99,19 @@ def best_candidates(session: Session, limit: int = 10, campaign_id: int | None =
     ]
 
 
-def campaign_discovery_counts(session: Session, campaign_id: int) -> list[int]:
-    """Cumulative glasses found after each pick, in the order the campaign picked."""
-    rows = session.exec(
+def campaign_discovery_counts(session: Session, campaign_id: int, through_iteration: int | None = None) -> list[int]:
+    """Cumulative glasses found after each pick, in the order the campaign picked (only the
+    picks of iterations up to ``through_iteration``, if given)."""
+    query = (
         select(Proposal.iteration, Proposal.rank, Outcome.glass_label)
         .outerjoin(Job, Job.proposal_id == Proposal.id)
         .outerjoin(Outcome, (Outcome.job_id == Job.id) & (Outcome.is_current == True))  # noqa: E712
         .where(Proposal.campaign_id == campaign_id)
         .order_by(Proposal.iteration, Proposal.rank)
-    ).all()
+    )
+    if through_iteration is not None:
+        query = query.where(Proposal.iteration <= through_iteration)
+    rows = session.exec(query).all()
     counts, total = [], 0
     for _, _, label in rows:
         total += int(label == 1)

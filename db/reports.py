@@ -29,6 +29,7 @@ from db.models import Composition as CompositionRow
 from db.models import Job, JobKind, JobStatus, Measurement, Outcome, OutcomeSource, utcnow
 from discovery.composition import Composition, CompositionError, parse_composition
 from discovery.vocabulary import ProcessingRoute, SynthesisResult, VocabularyError
+from vitrify.settings import MAX_ID
 
 
 # --------------------------------------------------------------------------- data sets
@@ -89,10 +90,16 @@ def _positive_id(value: Any, name: str, row: int | None, errors: list[RowError])
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 12:
         number = int(value.strip())
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = MAX_ID + 1  # too long to be an id (and to convert cheaply)
     if number is None or number <= 0:
-        errors.append(RowError(row, name, f"must be a positive whole number (got {value!r})"))
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+        errors.append(RowError(row, name, f"must be a positive whole number (got {shown!r})"))
+        return None
+    if number > MAX_ID:
+        errors.append(RowError(row, name, f"no such id: ids go up to {MAX_ID}", "not_found"))
         return None
     return number
 
@@ -121,7 +128,9 @@ def validate_report(report: Report, *, row: int | None = None) -> ValidatedRepor
     try:
         comp = parse_composition(report.composition, percent=True, normalize=report.normalize is True)
     except CompositionError as exc:
-        errors.append(RowError(row, "composition", exc.reason + f" (got {report.composition!r})"))
+        shown = report.composition if not isinstance(report.composition, str) or len(report.composition) <= 80 \
+            else report.composition[:40] + "..."
+        errors.append(RowError(row, "composition", exc.reason + f" (got {shown!r})"))
     try:
         result = SynthesisResult.parse(report.result)
     except VocabularyError as exc:

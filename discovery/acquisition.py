@@ -35,10 +35,12 @@ from typing import Callable
 import numpy as np
 from scipy.special import ndtr
 
+from vitrify.errors import VitrifyError
+
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 
-class AcquisitionError(ValueError):
+class AcquisitionError(VitrifyError, ValueError):
     """Bad acquisition input: wrong shapes, NaN, negative std, unknown name or parameter."""
 
 

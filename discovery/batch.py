@@ -34,13 +34,14 @@ from typing import Iterable
 import numpy as np
 
 from discovery.composition import CompositionMatrix, canonical_name
+from vitrify.errors import VitrifyError
 
 DEFAULT_POOL = 5000
 LENGTH_SCALE_PER_DIVERSITY = 0.3
 _EPS = 1e-9
 
 
-class BatchError(ValueError):
+class BatchError(VitrifyError, ValueError):
     """Invalid batch-selection input (shapes, k, diversity, fractions...)."""
 
 

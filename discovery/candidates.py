@@ -16,12 +16,13 @@ from typing import Iterator
 import numpy as np
 
 from discovery.composition import Composition, CompositionError, CompositionMatrix, parse_composition
+from vitrify.errors import VitrifyError
 
 #: Rows of a candidate file reported by name before the rest are summarised.
 MAX_ROW_ERRORS = 5
 
 
-class CandidateError(ValueError):
+class CandidateError(VitrifyError, ValueError):
     """An unreadable candidate file: ``problems`` lists (row, message), row None for the file."""
 
     def __init__(self, path: str | Path, problems: list[tuple[int | None, str]]):

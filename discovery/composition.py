@@ -23,12 +23,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vitrify.errors import VitrifyError
+
 # at.% digits kept in canonical names; 0.01 at.% is below any synthesis precision.
 CANONICAL_DECIMALS = 2
 PERCENT_TOLERANCE = 0.5
 
 
-class CompositionError(ValueError):
+class CompositionError(VitrifyError, ValueError):
     """A formula that cannot be read as an alloy composition.
 
     ``field`` names the input field (for CSV rows and API payloads) so callers can

@@ -104,6 +104,33 @@ class TrainingDomain:
         l1 = np.abs(q[:, qi] - tb).sum(axis=1) + np.delete(q, qi, axis=1).sum(axis=1) + (1.0 - tb.sum(axis=1))
         return best, 50.0 * l1
 
+    def _nearest_full(self, matrix: CompositionMatrix, rows: np.ndarray, block: int = 1024):
+        """:meth:`_nearest` for queries of many element sets at once: exact distances over all
+        training elements, one matrix product per block of queries (a prediction file of many
+        systems would otherwise cost one pass over the training set per element set)."""
+        if len(self) == 0:
+            return np.zeros(len(rows), dtype=int), np.full(len(rows), 100.0)
+        index = {e: j for j, e in enumerate(self.elements)}
+        cols = [j for j, e in enumerate(matrix.elements) if e in index]
+        q_all = matrix.fractions[rows]
+        q_all = q_all / q_all.sum(axis=1, keepdims=True)
+        q = np.zeros((len(rows), len(self.elements)))
+        q[:, [index[matrix.elements[j]] for j in cols]] = q_all[:, cols]
+        outside = q_all.sum(axis=1) - q.sum(axis=1)  # the share on elements no training row holds
+        # one matrix product per block of queries (BLAS), distances row-major for the argmin
+        t = self.fractions.toarray().astype(np.float64)
+        best = np.empty(len(rows), dtype=int)
+        for start in range(0, len(rows), block):
+            d2 = q[start:start + block] @ t.T
+            d2 *= -2.0
+            d2 += self.sq_norms
+            best[start:start + block] = np.argmin(d2, axis=1)
+        # as in _nearest: over the query's own elements, plus what the training row holds elsewhere
+        tb = t[best]
+        mine = q > 0
+        l1 = (np.abs(q - tb) * mine).sum(axis=1) + (1.0 - (tb * mine).sum(axis=1)) + outside
+        return best, 50.0 * l1
+
     def assess(self, matrix: CompositionMatrix) -> DomainAssessment:
         n = len(matrix)
         present = matrix.fractions > 0
@@ -122,12 +149,21 @@ class TrainingDomain:
         groups: dict[tuple, list[int]] = {}
         for r, key in enumerate(keys):
             groups.setdefault(key, []).append(r)
+        few = []  # rows of element sets with few queries: answered together below
         for key, rows in groups.items():
+            if len(rows) < _TREE_FROM:
+                few += rows
+                continue
             rows = np.array(rows)
             els = tuple(matrix.elements[j] for j in key)
             q = matrix.fractions[np.ix_(rows, list(key))]
             q = q / q.sum(axis=1, keepdims=True)
             best, dist = self._nearest(q, els)
+            nearest[rows] = self.names[best] if len(self) else ""
+            moved[rows] = dist
+        if few:
+            rows = np.array(sorted(few))
+            best, dist = self._nearest_full(matrix, rows)
             nearest[rows] = self.names[best] if len(self) else ""
             moved[rows] = dist
         for r in range(n):

@@ -37,6 +37,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from vitrify.errors import VitrifyError
+
 N_ELEMENTS = 103  # H..Lr: everything pymatgen and the Magpie tables both name
 
 #: Per-element properties provided, with units and source.
@@ -64,7 +66,7 @@ MAGPIE_STAT_TABLES: tuple[str, ...] = (
 PROPERTIES.update({f"magpie_{name}": f"Magpie {name} (magpie_elements.csv)" for name in MAGPIE_STAT_TABLES})
 
 
-class MissingElementData(ValueError):
+class MissingElementData(VitrifyError, ValueError):
     """A feature needs a property that is unknown for some element (or element pair)."""
 
     def __init__(self, prop: str, elements: Sequence[str]):

@@ -47,6 +47,7 @@ import numpy as np
 from discovery.composition import CompositionError, parse_composition
 from discovery.dataset import LabelledSet
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
+from vitrify.errors import VitrifyError
 
 #: Label meaning -> glass label (1 glass, 0 not).
 OUTCOME_LABEL: dict[str, int] = {
@@ -116,7 +117,7 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
 DEFAULT_SOURCES: tuple[str, ...] = ("sun2017", "landolt", "dmref", "xiong2020", "ward2018", "fe2025", "bajpai")
 
 
-class LiteratureError(RuntimeError):
+class LiteratureError(VitrifyError, RuntimeError):
     """A shipped data set is missing or unreadable (e.g. stripped by a repackager)."""
 
 

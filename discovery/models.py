@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from discovery.composition import CompositionMatrix
 from discovery.dataset import LabelledSet
 from discovery.vocabulary import MODEL_ROUTE_GROUPS, ProcessingRoute
+from vitrify.errors import VitrifyError
 
 #: Members of the default ensemble (``et`` contributes one row per sub-forest to ``Scores.members``).
 ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "et", "gb")
@@ -516,7 +517,7 @@ def _full_features(base: np.ndarray, t_liquidus: np.ndarray) -> np.ndarray:
     return out
 
 
-class ModelFormatError(RuntimeError):
+class ModelFormatError(VitrifyError, RuntimeError):
     """A stored model was trained by an older vitrify whose features differ from today's."""
 
 
@@ -664,9 +665,10 @@ class GlassFormingModel:
     def member_names(self) -> tuple[str, ...]:
         return tuple(getattr(self.estimator_, "member_names_", ("svm",)))
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The estimator's scalar hyperparameters (``deep``: its members' too, as sklearn names them)."""
         out = {}
-        for k, v in self.estimator.get_params().items():
+        for k, v in self.estimator.get_params(deep=deep).items():
             if isinstance(v, tuple):
                 v = list(v)
             if np.isscalar(v) or v is None or isinstance(v, list):

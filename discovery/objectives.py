@@ -40,6 +40,7 @@ from discovery.acquisition import (
     probability_within,
 )
 from discovery.properties import Prediction, property_spec
+from vitrify.errors import VitrifyError
 
 GOALS = ("maximize", "minimize")
 #: Acquisition names a scorer understands (agents.proposer maps agent names onto them).
@@ -52,7 +53,7 @@ _BLOCK = 20_000
 _TIE = 1e-6
 
 
-class ObjectiveError(ValueError):
+class ObjectiveError(VitrifyError, ValueError):
     """An objective that cannot be scored: unknown goal or acquisition, inconsistent bounds."""
 
 

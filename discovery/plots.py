@@ -26,6 +26,10 @@ def plot_discovery_curves(
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for name, values in curves.items():
         ax.plot(list(picks), list(values), marker="o", markersize=3, label=name, **styles.get(name, {}))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # picks and glasses are counts
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("compositions picked")
     ax.set_ylabel("glasses found (cumulative)")
     ax.set_title(title)

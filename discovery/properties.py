@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vitrify.errors import VitrifyError
+
 
 @dataclass(frozen=True)
 class PropertySpec:
@@ -47,7 +49,7 @@ PROPERTIES: dict[str, PropertySpec] = {
 BY_QUANTITY: dict[str, str] = {s.quantity: s.name for s in PROPERTIES.values() if s.quantity}
 
 
-class UnknownProperty(KeyError):
+class UnknownProperty(VitrifyError, KeyError):
     def __init__(self, name: str):
         self.name = name
         super().__init__(f"unknown property {name!r}; known: {', '.join(PROPERTIES)}")

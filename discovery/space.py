@@ -41,6 +41,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from discovery.composition import CANONICAL_DECIMALS, ELEMENT_SYMBOLS, Composition, CompositionMatrix, parse_composition
+from vitrify.errors import VitrifyError
 
 FORMAT = "vitrify.search_space/1"
 MAX_COMPONENTS = 5
@@ -51,7 +52,7 @@ _GRID_TOL = 1e-6  # tolerance (in grid steps) when testing whether a point lies 
 _PCT_TOL = 1e-7  # tolerance (in at.%) on bounds
 
 
-class SpaceError(ValueError):
+class SpaceError(VitrifyError, ValueError):
     """An invalid search-space definition or an impossible request on a space.
 
     ``field`` names the offending setting (``"bounds"``, ``"step"``...) so API and CLI

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from vitrify.errors import VitrifyError
 
-class VocabularyError(ValueError):
+
+class VocabularyError(VitrifyError, ValueError):
     def __init__(self, message: str, *, field: str):
         self.field = field
         self.reason = message

@@ -15,8 +15,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
-from functools import lru_cache
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -25,6 +23,8 @@ from prefect.tasks import exponential_backoff
 from agents import loop
 from agents.config import CampaignConfig, campaign_config
 from db import campaigns, jobs
+from flows import remote
+from flows.publish import IterationReports
 from db.campaigns import CampaignError
 from db.models import Campaign, CampaignStatus, JobKind
 from db.session import get_engine, session_scope
@@ -86,47 +86,14 @@ def run_jobs_task(campaign_id: int, iteration: int) -> list[dict]:
         payloads = jobs.claim_jobs(session, campaign, JobKind.REPLAY.value)
     if not payloads:
         return []
-    ensure_ray(warm_modules=_WORKER_MODULES)
+    ensure_ray(warm_modules=remote.WORKER_MODULES)
     # All of an iteration's replay jobs in one Ray task: an answer is a dictionary lookup,
     # and a Ray task per job made Ray start (and reap) a worker process per job, seconds
     # of pure overhead every iteration.
     try:
-        return ray.get(_answer_remote().remote(_oracle_ref(config.oracle_csv), payloads), timeout=300)
+        return ray.get(remote.answer_remote().remote(remote.oracle_ref(config.oracle_csv), payloads), timeout=300)
     except Exception as exc:  # the jobs go back to the queue (ingest_replay_results) with the error
         return [{"job_id": p["job_id"], "error": repr(exc), "canonical": p["canonical"]} for p in payloads]
-
-
-# what the flow's Ray tasks import (replay answers, iteration reports)
-_WORKER_MODULES = ("agents.replay", "flows.report")
-
-
-@lru_cache(maxsize=1)
-def _answer_remote():
-    import ray
-
-    from agents.replay import answer_replay_jobs
-
-    # One whole CPU each for answers and reports, although neither needs it: Ray keeps one
-    # idle worker per CPU, so whole CPUs put the two on distinct warm workers (on a cluster:
-    # distinct nodes), where fractions packed them onto one and started a worker per iteration.
-    return ray.remote(num_cpus=1, max_retries=3)(answer_replay_jobs)
-
-
-_ORACLE_REFS: dict[tuple, object] = {}
-
-
-def _oracle_ref(path: str):
-    """The replay data set, parsed and put into Ray's object store once per process and Ray
-    session (again if the file changes)."""
-    import ray
-
-    from agents.replay import ReplayOracle
-
-    key = (path, Path(path).stat().st_mtime_ns, ray.get_runtime_context().get_job_id())
-    if key not in _ORACLE_REFS:
-        _ORACLE_REFS.clear()
-        _ORACLE_REFS[key] = ray.put(ReplayOracle.from_csv(path))
-    return _ORACLE_REFS[key]
 
 
 @task(name="ingest", task_run_name="ingest-c{campaign_id}-i{iteration}", **_DB_RETRIES)
@@ -157,17 +124,6 @@ def lab_task(campaign_id: int, iteration: int) -> dict:
     }
 
 
-_RUNNERS: dict[int, "SimulationRunner"] = {}  # noqa: F821 - per campaign, in the flow process
-
-
-def _runner(campaign_id: int, config: CampaignConfig):
-    from agents.simulation.worker import SimulationRunner
-
-    if campaign_id not in _RUNNERS:
-        _RUNNERS[campaign_id] = SimulationRunner(cores=config.simulation_cores, timeout_s=config.simulation_timeout_s)
-    return _RUNNERS[campaign_id]
-
-
 @task(name="simulations", task_run_name="simulations-c{campaign_id}-i{iteration}")
 def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> dict:
     """Submit the campaign's new MD jobs to Ray and ingest the ones that finished; never
@@ -178,7 +134,7 @@ def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> di
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
         config = campaign_config(campaign)
-        runner = _runner(campaign_id, config)
+        runner = remote.simulation_runner(campaign_id, config)
         payloads = [p for p in jobs.claim_jobs(session, campaign, JobKind.SIMULATION.value) if p["job_id"] not in runner.in_flight]
     workdir = get_settings().data_dir / "simulations" / f"campaign-{campaign_id}"
     settings = config.simulation_settings().to_dict()
@@ -189,61 +145,6 @@ def simulation_task(campaign_id: int, iteration: int, wait_s: float = 0.0) -> di
         summary = jobs.ingest_simulation_results(session, finished)
     return {"submitted": len(payloads), "finished": len(finished), "succeeded": summary.succeeded,
             "failed": summary.failed, "running": len(runner.in_flight)}
-
-
-class _IterationReports:
-    """Each iteration's report is drawn on Ray (flows/report.py) while the loop goes on, and
-    published as a Prefect artifact in iteration order as soon as it is ready. The batch
-    table is published at once. A failed report is logged; it never fails the campaign."""
-
-    def __init__(self, campaign_id: int, config: CampaignConfig, logger):
-        self.campaign_id, self.config, self.logger = campaign_id, config, logger
-        self.pending: list[tuple[dict, object]] = []
-
-    def submit(self, iteration: int, batch: list[dict], row: dict) -> None:
-        from agents.ray_runtime import ensure_ray
-
-        key = f"campaign-{self.campaign_id}"
-        create_table_artifact(key=f"{key}-batch", table=batch,
-                              description=f"Campaign {self.campaign_id}, iteration {iteration}: the batch")
-        try:
-            ensure_ray(warm_modules=_WORKER_MODULES)
-            ref = _render_remote().remote(get_settings().sqlalchemy_url, self.campaign_id, iteration,
-                                          self.config.model_dump(mode="json"), batch, dict(row))
-        except Exception as exc:  # reporting must not stop a campaign (e.g. a lab campaign without Ray)
-            self.logger.warning("iteration %s: the report could not be submitted: %r", iteration, exc)
-            return
-        self.pending.append((row, ref))
-
-    def publish(self, wait: bool = False) -> None:
-        import ray
-
-        while self.pending:
-            row, ref = self.pending[0]
-            if not wait and not ray.wait([ref], timeout=0)[0]:
-                return
-            self.pending.pop(0)
-            try:
-                report = ray.get(ref, timeout=600)
-            except Exception as exc:
-                self.logger.warning("iteration %s: the report failed: %r", row["iteration"], exc)
-                continue
-            plots = get_settings().plots_dir
-            plots.mkdir(parents=True, exist_ok=True)
-            for name, png in report["pngs"].items():
-                (plots / name).write_bytes(png)
-            create_markdown_artifact(key=f"campaign-{self.campaign_id}-iteration", markdown=report["markdown"],
-                                     description=f"Iteration {row['iteration']} summary")
-            row["report_seconds"] = report["seconds"]
-
-
-@lru_cache(maxsize=1)
-def _render_remote():
-    import ray
-
-    from flows.report import render_iteration_report
-
-    return ray.remote(num_cpus=1, max_retries=1)(render_iteration_report)  # see _answer_remote
 
 
 def _tag_flow_run(*tags_: str) -> None:
@@ -302,10 +203,19 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         from db.lab import unseen_lab_glasses
         from db.queries import campaign_discovery_counts
 
-        before = campaign_discovery_counts(session, campaign_id)
+        # only the finished iterations: a batch proposed (and perhaps partly answered) before a
+        # crash is that of the iteration this run does next, and is counted once, then
+        before = campaign_discovery_counts(session, campaign_id, through_iteration=start_iteration)
         # lab glasses reported while no run was going are counted when the lab task reports them
         unseen = unseen_lab_glasses(session, campaign_id)
     found_total, picks_total = (before[-1] if before else 0) - unseen, len(before)
+
+    def _counted(iteration: int) -> tuple[int, int]:
+        """(glasses, picks) through ``iteration``, from the database: the truth even when an
+        interrupted batch was partly answered before the crash."""
+        with session_scope() as session:
+            counts = campaign_discovery_counts(session, campaign_id, through_iteration=iteration)
+        return (counts[-1] if counts else 0), len(counts)
     stop_reason = "iterations"
     started = time.perf_counter()
     progress = create_progress_artifact(
@@ -313,7 +223,7 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         description=f"Campaign {campaign_id}: share of planned iterations done",
     )
     _tag_flow_run(f"campaign-{campaign_id}", f"agent-{config.agent.name}")
-    reports = _IterationReports(campaign_id, config, logger)
+    reports = IterationReports(campaign_id, config, logger)
     to_lab, to_replay = config.sends_to(JobKind.EXPERIMENT.value), config.sends_to(JobKind.REPLAY.value)
     try:
         model = retrain_task(campaign_id, start_iteration)
@@ -343,8 +253,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 break
             model = retrain_task(campaign_id, iteration)
             ingested["glasses"] += lab["glasses"]
-            found_total += ingested["glasses"]
-            picks_total += len(batch)
+            if iteration == start_iteration + 1 and start_iteration:  # resumed: count from the database
+                new_total, picks_total = _counted(iteration)
+                ingested["glasses"] = new_total - found_total
+                found_total = new_total
+            else:
+                found_total += ingested["glasses"]
+                picks_total += len(batch)
             metrics = model["metrics"]
             row = {
                 "iteration": iteration,
@@ -364,15 +279,13 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
                 "fit_seconds": {u["kind"]: u["seconds"] for u in model["models"] if u["status"] == "refit"},
             }
             rows.append(row)
-            best = ", ".join(b["composition"] for b in batch[:3])
-            print(
-                f"iteration {iteration}/{config.iterations}: proposed {len(batch)} (top: {best}) | "
-                f"glasses {ingested['glasses']}/{len(batch)}, {found_total} in total | "
-                + (f"lab: {lab['new_reports']} new reports, {lab['open']} open | " if to_lab else "")
-                + (f"MD: {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running | " if sims else "")
-                + (f"grouped-CV ROC-AUC {row['cv_auc']} on " if row["cv_auc"] is not None else "trained on ")
-                + f"{row['train_size']} labels | models: {row['models']} | "
-                f"{row['seconds']} s"
+            print(  # short: it follows Prefect's log prefix on an 80-column terminal
+                f"iteration {iteration}/{config.iterations}: {ingested['glasses']} glasses in {len(batch)} picks, "
+                f"{found_total} in total; "
+                + (f"lab {lab['new_reports']} new, {lab['open']} open; " if to_lab else "")
+                + (f"MD {sims['submitted']} queued, {sims['succeeded']} done, {sims['running']} running; " if sims else "")
+                + (f"ROC-AUC {row['cv_auc']}, " if row["cv_auc"] is not None else "")
+                + f"{row['train_size']} labels; models: {row['models']}; {row['seconds']:.0f} s"
             )
             reports.publish()  # the earlier iterations' reports that are ready
             reports.submit(iteration, batch, row)
@@ -401,8 +314,11 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
         with session_scope() as session:
             campaigns.finish_campaign(session, _campaign(session, campaign_id), status, {"iterations": rows, "error": repr(exc)})
         raise
-    if rows:
-        create_table_artifact(key=f"campaign-{campaign_id}-summary", table=rows, description="Per-iteration summary")
+    if rows:  # timing internals (work, fit, wall and report seconds) stay in the flow's return value
+        shown = ("iteration", "proposed", "glasses", "glasses_total", "picks_total", "no_data", "cv_auc", "train_size",
+                 "model_version", "models", "seconds")
+        create_table_artifact(key=f"campaign-{campaign_id}-summary", table=[{k: r.get(k) for k in shown} for r in rows],
+                              description=f"Campaign {campaign_id}: one row per iteration of this run")
     result_md = (f"## Campaign {campaign_id}: done ({stop_reason})\n\n{found_total} glasses in {picks_total} picks "
                  f"in total; {len(rows)} iterations in this run, {summary['seconds']} s.")
     pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
@@ -411,7 +327,8 @@ def campaign_flow(campaign_id: int | None = None, config: CampaignConfig | None 
 
         objectives = ", ".join(o.objective().describe() for o in config.objective_list())
         result_md += f"\n\nObjectives: {objectives}.\n\n" + png_markdown(pareto.read_bytes(), "Pareto front")
-    create_markdown_artifact(key=f"campaign-{campaign_id}-result", markdown=result_md)
+    create_markdown_artifact(key=f"campaign-{campaign_id}-result", markdown=result_md,
+                             description=f"Campaign {campaign_id} ({config.name}): glasses found, picks and why it stopped")
     logger.info("campaign %s finished: %s glasses in %s picks", campaign_id, found_total, picks_total)
     summary["campaign_id"] = campaign_id
     return summary

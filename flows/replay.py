@@ -10,7 +10,7 @@ and agent presets as ``vitrify campaign run`` -- only the worker that answers a 
 Each replay runs in its own SQLite database in the output directory (seeded with the
 shipped literature), so a benchmark never mixes with a project's campaigns and lab
 reports. The pure arithmetic of the result (random and oracle baselines, acceleration and
-enhancement factors) lives in agents.replay_harness.
+enhancement factors) lives in discovery.replay_metrics.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from agents.replay_harness import ReplayError, ReplayPool, ReplayResult, batch_picks, curve_from_labels
+from agents.replay import ReplayError, ReplayPool
+from agents.replay_result import ReplayResult
+from discovery.replay_metrics import batch_picks, curve_from_labels
 
 REPLAY_DATABASE = "replay.db"
 
@@ -127,6 +129,8 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
     if seeds < 1:
         raise ReplayError("seeds must be >= 1")
     pool = ReplayPool.from_csv(pool_path)
+    if budget < 1 or batch < 1:
+        raise ReplayError(f"budget and batch must be positive, got {budget} and {batch}")
     picks = batch_picks(budget, batch, len(pool))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

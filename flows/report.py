@@ -81,6 +81,47 @@ def draw_pareto_front(inputs: dict, path: Path) -> Path:
     return plot_pareto_front(inputs.pop("observed"), inputs.pop("measured"), inputs.pop("candidates"), path, **inputs)
 
 
+def reference_curves(config: CampaignConfig, picks: list[int]) -> dict[str, list[float]]:
+    """What random picking (expected) and an oracle would have found in the campaign's space,
+    from its replay data set: the lines the agent's discovery curve is read against."""
+    if not config.oracle_csv or not picks:
+        return {}
+    from agents.replay import ReplayOracle
+    from discovery.composition import CompositionMatrix, parse_composition
+
+    pool = ReplayOracle.from_csv(config.oracle_csv)
+    names = list(pool.records)
+    inside = config.space.build().contains_matrix(CompositionMatrix.from_compositions([parse_composition(n) for n in names]))
+    labels = [pool.records[n][0].result.glass_label for n, ok in zip(names, inside) if ok]
+    n_pool, n_glass = len(labels), sum(1 for g in labels if g == 1)
+    if not n_pool:
+        return {}
+    return {"random (expected)": [p * n_glass / n_pool for p in picks], "oracle": [min(p, n_glass) for p in picks]}
+
+
+def batch_outcomes(session, campaign_id: int, iteration: int) -> dict[str, str]:
+    """{composition: result} of an iteration's picks that have an outcome (current revision)."""
+    from sqlalchemy import select
+
+    from db.models import Composition, Job, Outcome, Proposal
+
+    rows = session.exec(
+        select(Composition.canonical, Outcome.result)
+        .join(Proposal, Proposal.composition_id == Composition.id)
+        .join(Job, Job.proposal_id == Proposal.id)
+        .join(Outcome, (Outcome.job_id == Job.id) & (Outcome.is_current == True))  # noqa: E712
+        .where(Proposal.campaign_id == campaign_id, Proposal.iteration == iteration)
+    ).all()
+    return {name: result for name, result in rows}
+
+
+def batch_artifact_rows(batch: list[dict], outcomes: dict[str, str]) -> list[dict]:
+    """The batch table as the Prefect UI shows it: its outcome column, no column empty in every row."""
+    rows = [{**b, "outcome": outcomes.get(b["composition"], "pending")} for b in batch]
+    keep = [k for k in (rows[0] if rows else {}) if any(r.get(k) not in (None, "") for r in rows)]
+    return [{k: r.get(k) for k in keep} for r in rows]
+
+
 def png_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
@@ -113,8 +154,9 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
     with tempfile.TemporaryDirectory(prefix="vitrify-report-") as tmp:
         if pareto is not None:
             pngs[f"{key}-pareto.png"] = draw_pareto_front(pareto, Path(tmp) / "pareto.png").read_bytes()
-        curve = plot_discovery_curves(list(range(1, len(found) + 1)), {"agent": found}, Path(tmp) / "discovery.png",
-                                      title=f"Campaign {campaign_id}")
+        picks = list(range(1, len(found) + 1))
+        curve = plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, Path(tmp) / "discovery.png",
+                                      title=f"Campaign {campaign_id}: glasses found")
         pngs[f"{key}-discovery.png"] = curve.read_bytes()
         if model is not None:
             pgfa = plot_pgfa_profiles(model, systems, Path(tmp) / "pgfa.png", route=config.processing,
@@ -138,3 +180,5 @@ def render_iteration_report(database_url: str, campaign_id: int, iteration: int,
         lines += ["", png_markdown(pngs[f"{key}-pareto.png"], "Pareto front with the measured points and this batch")]
     return {"iteration": iteration, "markdown": "\n".join(lines), "pngs": pngs,
             "seconds": round(time.perf_counter() - started, 2)}
+
+

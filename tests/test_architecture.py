@@ -126,3 +126,21 @@ def test_no_import_circles():
         if module not in index:
             visit(module)
     assert circles == []
+
+
+def test_the_named_interfaces_are_met(modulus_model):
+    """The campaign relies on these protocols, not on classes or string switches."""
+    from agents.proposer import CampaignCorrectedModel
+    from agents.simulation.worker import SimulationRunner
+    from agents.workers import Worker
+    from discovery.composition import CompositionMatrix
+    from discovery.models import GlassFormingModel
+    from discovery.protocols import GlassFormingLearner, GlassFormingScorer, PropertyPredictor
+
+    model = GlassFormingModel()
+    assert isinstance(model, GlassFormingLearner)
+    assert "et_members" in model.get_params(deep=True) and set(model.get_params(deep=False)) <= set(model.get_params())
+    corrected = CampaignCorrectedModel(model, CompositionMatrix.from_formulas(["Cu50Zr50"]), [1])
+    assert isinstance(corrected, GlassFormingScorer) and not isinstance(corrected, GlassFormingLearner)
+    assert isinstance(modulus_model[0], PropertyPredictor)  # (model, its data)
+    assert isinstance(SimulationRunner(cores=1), Worker)

@@ -87,7 +87,7 @@ def test_a_reporter_fills_the_web_form_and_the_database_has_it(engine, page):
     # corrected: composition as made, Tg in degrees C, Dmax, notes
     page.fill("#composition", "Cu63.5Zr36.5")
     page.fill("#m-Tg", "430")
-    page.select_option("#u-Tg", "C")
+    page.select_option("#u-Tg", "°C")  # one spelling of each unit on the page
     page.fill("#m-Tl", "")
     page.fill("#m-Dmax", "0.04")
     page.fill("#sample_id", "MS-77")
@@ -145,3 +145,50 @@ def test_an_admin_makes_a_token_and_approves_a_batch_in_the_page(engine, page):
     with Session(engine) as s:
         job = s.exec(select(Job).where(Job.campaign_id == campaign_id)).scalars().one()
         assert (job.status, job.released_at is not None) == ("queued", True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_page_shows_why_done_and_corrects_at_phone_width(engine, page, tmp_path):
+    """Issue 16: the queue says what was predicted and when it was asked for; a report moves to
+    the done list, whose "correct this result" makes a revision; a CSV upload; usable at 390 px."""
+    operator = lab.run_write(engine, lambda s: lab.create_token(s, name="olga", role="operator"))[0]
+    jobs = lab.run_write(engine, lambda s: lab.request_experiments(s, ["Al5Cu45Ni5Zr45", "Cu64Zr36"], token=operator,
+                                                                   processing="melt-spinning"))
+    secret = lab.run_write(engine, lambda s: lab.create_token(s, name="ada", role="reporter"))[1]
+    page.set_viewport_size({"width": 390, "height": 1400})
+    page.reload()
+    assert "Sign in with your lab token" in page.inner_text("#queue-message")
+    page.fill("#token", secret)
+    page.click("#token-use")
+    row = page.locator(f"#queue tbody tr[data-job-id='{jobs[0]['job_id']}']")
+    row.wait_for()
+    assert "Al5Cu45Ni5Zr45" in row.inner_text() and "requested by hand" in row.inner_text()
+    labels = [td.get_attribute("data-label") for td in row.locator("td").all()]
+    assert labels[:4] == ["Job", "Composition to make", "Route", "P(glass)"] and "Requested" in labels  # the phone layout labels each value
+    assert page.evaluate("document.documentElement.scrollWidth") <= 392  # no sideways scrolling at phone width
+
+    row.locator("button.report").click()
+    page.select_option("#result", "amorphous")
+    page.fill("#m-Tg", "430")
+    page.select_option("#u-Tg", "°C")
+    page.fill("#sample_id", "MS-9")
+    page.click("#report-submit")
+    page.wait_for_selector("#done tbody tr >> text=Al5Cu45Ni5Zr45")
+    done = page.inner_text("#done")
+    assert "amorphous" in done and "Tg 703.15 K" in done and "MS-9" in done
+    page.locator("#done tbody tr button.correct").first.click()
+    assert page.input_value("#correction_of") != "" and page.input_value("#composition") == "Al5Cu45Ni5Zr45"
+    page.select_option("#result", "crystalline")
+    page.fill("#reason", "XRD peaks after all")
+    page.click("#report-submit")
+    page.wait_for_selector("#report-message.ok >> text=revision 2")
+
+    csv = tmp_path / "night.csv"
+    csv.write_text(f"job_id,composition,result,tg_k\n{jobs[1]['job_id']},Cu64Zr36,amorphous,690\n")
+    page.set_input_files("#csv-file", str(csv))
+    page.click("#csv-upload")
+    page.wait_for_selector("#csv-message.ok >> text=Stored 1 report")
+    page.wait_for_selector("#done tbody tr >> text=Cu64Zr36")
+    with Session(engine) as s:
+        current = {o.job_id: o.result for o in s.exec(select(Outcome).where(Outcome.is_current == True)).scalars()}  # noqa: E712
+    assert current == {jobs[0]["job_id"]: "crystalline", jobs[1]["job_id"]: "amorphous"}

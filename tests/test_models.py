@@ -232,3 +232,25 @@ def test_domain_verdicts_name_what_is_unknown():
     cols, problems = predict_rows(["Pd40Ni40P20", "Os50Ir50", "Cu50Ni50"], [None, None, "melt-spinning"], model)
     assert not problems and list(cols["glass_former"]) == ["yes", "no", "no"]
     assert set(cols["models_agree"]) <= {"yes", "no"} and list(cols["domain"])[1] == "outside"
+
+
+def test_domain_answers_many_element_sets_at_once_as_one_by_one():
+    """The batched nearest-neighbour search (a prediction file of many systems) finds the
+    same distances as the per-element-set search."""
+    from discovery.domain import TrainingDomain
+    from discovery.literature import load_literature
+
+    table = load_literature()
+    domain = TrainingDomain(table.labelled_set().matrix())
+    names = sorted(set(table.records["composition"]))
+    rng = np.random.default_rng(1)
+    picked = [names[i] for i in rng.choice(len(names), 300, replace=False)] + ["Cu33Zr33Os34", "Pd40Ni40P20"]
+    q = CompositionMatrix.from_formulas(picked)
+    _, batched = domain._nearest_full(q, np.arange(len(q)))
+    one_by_one = np.empty(len(q))
+    for r in range(len(q)):
+        key = np.flatnonzero(q.fractions[r] > 0)
+        row = q.fractions[r, key] / q.fractions[r, key].sum()
+        one_by_one[r] = domain._nearest(row[None, :], tuple(q.elements[j] for j in key))[1][0]
+    assert np.allclose(batched, one_by_one, atol=1e-6)
+    assert batched[-1] < 1e-6 and batched[-2] > 30  # Os: no training row holds it

@@ -3,56 +3,44 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+import typer.core
 from rich.table import Table
+from rich.text import Text
 
-from vitrify.settings import SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
+from vitrify.cli_campaign import _run_flow
+from vitrify.cli_common import _configured_url, _engine, _ensure_shipped_data, _fail, console, flag_measurements
+from vitrify.settings import MAX_ID, SHIPPED_BINARY_DATA, get_settings, quiet_third_party_defaults
 
-app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True)
+class _Shell(typer.core.TyperGroup):
+    """The top command group: a database that cannot be used is one line and exit code 2, from
+    any command (the check in :func:`_engine` catches most before anything runs)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from db.session import explain, is_unavailable
+
+            if not is_unavailable(exc):
+                raise
+            _fail(str(explain(exc, _configured_url())), 2)
+
+
+app = typer.Typer(help="vitrify: active-learning campaigns that discover metallic glasses.", no_args_is_help=True,
+                  cls=_Shell)
 db_app = typer.Typer(help="Database: migrations and data import.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Run and inspect discovery campaigns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 
-console = Console()
-err = Console(stderr=True)
 
 # Held out of training by the default campaign: real binary systems with both outcomes,
 # from rare glass formers (Pd-Zr, 6%) to common ones (Cu-Ti, 41%).
 DEFAULT_HOLDOUT = ["Al-Ca", "Co-Zr", "Cu-Ti", "Mg-Zn", "Ni-Ta", "Pd-Zr"]
-
-
-def _engine():
-    from db.migrate import upgrade
-    from db.session import get_engine
-
-    engine = get_engine()
-    upgrade(engine)
-    return engine
-
-
-def _ensure_shipped_data(engine) -> None:
-    """Seed the database with the shipped literature table (once per table version)."""
-    from db.literature import seed_literature
-    from db.session import session_scope
-
-    with session_scope(engine) as session:
-        report = seed_literature(session)
-    if not report.already_seeded:
-        console.print(f"seeded the database with the shipped literature: {report.outcomes} outcomes, "
-                      f"{report.measurements} measurements ({report.compositions_created} new compositions)")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    from rich.text import Text
-
-    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user input
-    raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- db
@@ -60,7 +48,10 @@ def _fail(message: str, code: int = 1) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or upgrade the schema (Alembic migrations)."""
+    """Create or upgrade the schema (Alembic migrations).
+
+    Example: vitrify db upgrade
+    """
     from db.migrate import current_revision
 
     engine = _engine()
@@ -103,7 +94,10 @@ def db_import(
     citation: Optional[str] = typer.Option(None, help="Citation stored with the data set"),
     name: Optional[str] = typer.Option(None, help="Name of the data set (default: file name)"),
 ) -> None:
-    """Load a labelled CSV as literature outcomes (all rows or none)."""
+    """Load a labelled CSV as literature outcomes (all rows or none).
+
+    Example: vitrify db import my_glasses.csv --citation "Doe et al. 2025"
+    """
     from db.datasets import import_labelled_csv
     from db.errors import IngestError
     from db.session import session_scope
@@ -126,13 +120,6 @@ def db_import(
 # --------------------------------------------------------------------------- report
 
 
-def flag_measurements(dmax_mm, tg_k, tx_k, tl_k, youngs_modulus_gpa) -> dict:
-    """The measurement flags every report command shares, as {quantity: (value, unit)}."""
-    given = {"Dmax": (dmax_mm, "mm"), "Tg": (tg_k, "K"), "Tx": (tx_k, "K"), "Tl": (tl_k, "K"),
-             "youngs_modulus": (youngs_modulus_gpa, "GPa")}
-    return {k: v for k, v in given.items() if v[0] is not None}
-
-
 @app.command("report")
 def report(
     composition: str = typer.Option(..., help="Composition as made, in at.%, e.g. Cu50Zr45Al5"),
@@ -140,15 +127,18 @@ def report(
     method: Optional[str] = typer.Option(None, help="melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale at.% that do not sum to 100"),
     reporter: Optional[str] = typer.Option(None, help="Who made the sample"),
-    job: Optional[int] = typer.Option(None, help="Experiment job this report answers"),
-    notes: Optional[str] = typer.Option(None),
+    job: Optional[int] = typer.Option(None, min=1, max=MAX_ID, help="Experiment job this report answers"),
+    notes: Optional[str] = typer.Option(None, help="Free text stored with the outcome"),
     dmax_mm: Optional[float] = typer.Option(None, "--dmax-mm", help="Critical thickness (mm)"),
     tg_k: Optional[float] = typer.Option(None, "--tg-k", help="Glass transition (K)"),
     tx_k: Optional[float] = typer.Option(None, "--tx-k", help="Crystallization onset (K)"),
     tl_k: Optional[float] = typer.Option(None, "--tl-k", help="Liquidus (K)"),
     youngs_modulus_gpa: Optional[float] = typer.Option(None, "--youngs-modulus-gpa", help="Young's modulus (GPa)"),
 ) -> None:
-    """Record a lab synthesis outcome; the next retraining uses it."""
+    """Record a lab synthesis outcome; the next retraining uses it.
+
+    Example: vitrify report --composition Cu50Zr45Al5 --result amorphous --method melt-spinning --tg-k 705
+    """
     from db.errors import IngestError
     from db.reports import Report, record_report
     from db.session import session_scope
@@ -197,14 +187,17 @@ def campaign_run(
     holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Binary systems replayed as the campaign's experiments"),
     oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing])"),
     name: str = typer.Option("replay-binaries", help="Campaign name"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Random seed of the agent and the model fits (same seed, same campaign)"),
     until: Optional[str] = typer.Option(None, help="Wall-clock deadline HH:MM: no iteration starts after it"),
     tz: str = typer.Option("UTC", "--timezone", help="IANA time zone of --until"),
 ) -> None:
     """Run a campaign from a campaign file, or the demo replay without one.
 
     The demo is an autonomous campaign over real binary systems held out of training, with
-    replay as the oracle; its options do not apply to a campaign file (edit the file)."""
+    replay as the oracle; its options do not apply to a campaign file (edit the file).
+
+    Example: vitrify campaign run --iterations 4 --agent greedy   (or: vitrify campaign run cz.yaml)
+    """
     quiet_third_party_defaults()
     if file is not None:
         from vitrify.cli_campaign import run_file
@@ -223,15 +216,15 @@ def campaign_run(
     from db.session import session_scope
 
     settings = get_settings()
-    console.print(f"[bold]vitrify campaign[/] - data dir {settings.data_dir}")
-    engine = _engine()
-    _ensure_shipped_data(engine)
-    try:
+    try:  # the options first: a mistyped one costs nothing
         config = _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final)
     except UnknownAgent as exc:
         _fail(f"--agent: {exc}")
     except ValidationError as exc:
         _fail(_validation_lines(exc))
+    console.print(Text.assemble(("vitrify campaign", "bold"), f" - data dir {settings.data_dir}"))
+    engine = _engine()
+    _ensure_shipped_data(engine)
     with session_scope(engine) as session:
         campaign_id = create_campaign(session, config).id
     console.print(
@@ -241,10 +234,24 @@ def campaign_run(
     _run_flow(campaign_id)
 
 
+# the campaign settings the demo's options set, by the option's name
+_OPTION_OF = {"systems": "--holdout", "holdout_systems": "--holdout", "space": "--holdout", "timezone": "--timezone",
+              "until": "--until", "batch_size": "--batch", "iterations": "--iterations", "seed": "--seed",
+              "name": "--name", "oracle_csv": "--oracle", "agent": "--agent",
+              "exploit_final_batches": "--exploit-final-batches"}
+
+
 def _validation_lines(exc) -> str:
-    """A pydantic ValidationError as 'field: message' lines, without the library's dump."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
+    """A pydantic ValidationError as '--option: message', without the library's dump."""
+    lines = []
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        option = next((_OPTION_OF[x] for x in reversed(loc) if x in _OPTION_OF), None)
+        message = e["msg"].removeprefix("Value error, ")
+        for name in loc[-1:]:  # "until: until must be HH:MM" reads twice
+            message = message.removeprefix(f"{name}: ").removeprefix(f"{name} ")
+        lines.append(f"{option or '.'.join(loc) or 'settings'}: {message}")
+    return "; ".join(dict.fromkeys(lines))
 
 
 def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until, tz, exploit_final=None):
@@ -267,10 +274,24 @@ def _replay_config(name, holdout, iterations, batch, oracle, agent, seed, until,
 
 
 @campaign_app.command("resume")
-def campaign_resume(campaign_id: int = typer.Argument(...)) -> None:
-    """Continue a campaign from the database (after a crash or a stop)."""
+def campaign_resume(campaign_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The campaign to continue (see `vitrify status`)")) -> None:
+    """Continue a campaign from the database (after a crash or a stop).
+
+    Example: vitrify campaign resume 3
+    """
+    from db.models import Campaign
+    from db.session import session_scope
+
     quiet_third_party_defaults()
-    _engine()
+    engine = _engine()
+    with session_scope(engine) as session:  # before Prefect starts: nothing to start for these
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            _fail(f"no campaign {campaign_id} (`vitrify status` lists them)")
+        done, planned, state = campaign.iterations_done, campaign.iterations_planned, campaign.status
+    if state == "finished" or done >= planned:
+        _fail(f"campaign {campaign_id} already finished ({done} of {planned} iterations): use "
+              f"`vitrify campaign extend {campaign_id} --iterations N` to continue it")
     _run_flow(campaign_id)
 
 
@@ -284,14 +305,17 @@ def deploy(
                                      help="IANA time zone of the schedule and of --until"),
     until: Optional[str] = typer.Option("07:00", help="Each run stops starting iterations at this local time"),
     iterations: int = typer.Option(50, help="Iterations per run (or until the deadline)"),
-    batch: int = typer.Option(10),
-    agent: str = typer.Option("ucb"),
+    batch: int = typer.Option(10, help="Compositions per batch"),
+    agent: str = typer.Option("ucb", help="random | greedy | ucb | ei | pi | uncertainty | thompson (a preset)"),
     holdout: list[str] = typer.Option(DEFAULT_HOLDOUT, help="Replay systems of the scheduled campaign"),
-    oracle: Path = typer.Option(SHIPPED_BINARY_DATA),
+    oracle: Path = typer.Option(SHIPPED_BINARY_DATA, help="Replay data set (formula, gfa[, processing]) that answers the jobs"),
     work_pool: str = typer.Option("vitrify-pool", help="Prefect work pool (created as a process pool if missing)"),
     source: Path = typer.Option(Path(__file__).resolve().parents[1], help="Project directory the worker runs from"),
 ) -> None:
-    """Create or update the Prefect deployment of the campaign flow with an overnight schedule."""
+    """Create or update the Prefect deployment of the campaign flow with an overnight schedule.
+
+    Example: vitrify deploy --cron "0 22 * * *" --timezone Europe/Berlin --until 07:00 --iterations 50
+    """
     quiet_third_party_defaults()
     if file is not None:
         from vitrify.cli_campaign import deploy_file
@@ -320,167 +344,65 @@ def deploy(
     )
 
 
-def _run_flow(campaign_id: int) -> None:
-    from db.campaigns import CampaignError
-    from flows.campaign import campaign_flow
-
-    started = time.perf_counter()
-    try:
-        summary = campaign_flow(campaign_id)
-    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
-        _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
-    elapsed = time.perf_counter() - started
-    table = Table(title=f"campaign {campaign_id}")
-    for col in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc", "train_size", "model_version", "seconds"):
-        table.add_column(col, justify="right")
-    for row in summary["iterations"]:
-        table.add_row(*(str(row[c]) for c in ("iteration", "proposed", "glasses", "glasses_total", "cv_auc",
-                                                "train_size", "model_version", "seconds")))
-    console.print(table)
-    _print_last_batch(campaign_id)
-    _print_lab_state(campaign_id)
-    png = _plot_campaign(campaign_id)
-    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
-    console.print(
-        f"[bold]{summary['glasses_found']} glasses in {summary['picks']} picks[/] "
-        f"(hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
-        + (f"\nPareto front: {pareto}" if pareto.exists() else "")
-        + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
-        highlight=False,
-    )
-
-
-def _print_lab_state(campaign_id: int) -> None:
-    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
-    from collections import Counter
-
-    from agents.config import campaign_config
-    from db.lab import lab_queue
-    from db.models import Campaign
-    from db.session import session_scope
-
-    with session_scope() as session:
-        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
-            return
-        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
-    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
-    console.print(
-        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
-        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
-        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
-        highlight=False, markup=False,
-    )
-
-
-def _print_last_batch(campaign_id: int) -> None:
-    """The last batch with every objective and constraint, for campaigns that have them."""
-    from sqlalchemy import func, select
-
-    from agents.config import campaign_config
-    from agents.loop import batch_table
-    from db.campaigns import iteration_proposals
-    from db.models import Campaign, Proposal
-    from db.session import session_scope
-    from vitrify.cli_campaign import print_batch
-
-    with session_scope() as session:
-        campaign = session.get(Campaign, campaign_id)
-        config = campaign_config(campaign)
-        if not config.objectives:
-            return  # the demo: its summary table says it all
-        last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
-        rows = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
-    print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
-
-
-def _plot_campaign(campaign_id: int) -> Path:
-    from agents.config import campaign_config
-    from agents.replay import ReplayOracle
-    from db.queries import campaign_discovery_counts
-    from db.session import session_scope
-    from discovery.plots import plot_discovery_curves
-
-    with session_scope() as session:
-        from db.models import Campaign
-
-        campaign = session.get(Campaign, campaign_id)
-        config = campaign_config(campaign)
-        found = campaign_discovery_counts(session, campaign_id)
-    picks = list(range(1, len(found) + 1))
-    curves = {"agent": found}
-    if config.oracle_csv:
-        from discovery.composition import CompositionMatrix, parse_composition
-
-        pool = ReplayOracle.from_csv(config.oracle_csv)
-        names = list(pool.records)
-        inside = config.space.build().contains_matrix(CompositionMatrix.from_compositions([parse_composition(n) for n in names]))
-        labels = [pool.records[n][0].result.glass_label for n, ok in zip(names, inside) if ok]
-        n_pool, n_glass = len(labels), sum(1 for g in labels if g == 1)
-        if n_pool:
-            curves["random (expected)"] = [p * n_glass / n_pool for p in picks]
-            curves["oracle"] = [min(p, n_glass) for p in picks]
-    path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
-    return plot_discovery_curves(picks, curves, path, title=f"Campaign {campaign_id}: glasses found")
-
-
 # --------------------------------------------------------------------------- status
 
 
 @app.command("status")
 def status(
-    top: int = typer.Option(10, help="How many best candidates to list"),
-    campaign: Optional[int] = typer.Option(None, "--campaign", help="One campaign: its file, objectives and last batch"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --campaign)"),
+    top: int = typer.Option(10, min=1, max=10_000, help="How many best candidates to list"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", min=1, max=MAX_ID, help="One campaign: its file, objectives and last batch"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables (keys: campaigns, jobs, models, best)"),
 ) -> None:
-    """Campaigns, jobs and the best candidates so far, from the database alone."""
+    """Campaigns, jobs and the best candidates so far, from the database alone.
+
+    Example: vitrify status --top 5   (or: vitrify status --campaign 1 --json)
+    """
     from db.queries import best_candidates, campaign_overview, job_counts, latest_models
     from db.session import session_scope
+    from vitrify.cli_lab import _when, compact_table
 
     if campaign is not None:
         from vitrify.cli_campaign import show_campaign
 
         show_campaign(campaign, as_json=as_json)
         return
-    if as_json:
-        _fail("--json goes with --campaign ID")
     engine = _engine()
     with session_scope(engine) as session:
         campaigns = campaign_overview(session)
         jobs = job_counts(session)
         models = latest_models(session, limit=3)
         best = best_candidates(session, limit=top)
-    from rich.text import Text
+    if as_json:
+        import json
 
-    t = Table(title="campaigns (vitrify status --campaign ID for one)")
-    for col in ("id", "name / file", "objectives", "status", "iter.", "picks", "glasses", "started"):
-        t.add_column(col)
-    for c in campaigns:
-        t.add_row(str(c["id"]), Text(c["name"] + (f"\n{c['file']}" if c["file"] else "")), Text(c["objectives"]),
-                  c["status"], f"{c['iterations_done']}/{c['iterations_planned']}", str(c["proposals"]),
-                  str(c["glasses"]), c["created_at"])
-    console.print(t)
-    t = Table(title="jobs by kind and status")
-    for col in ("kind", "status", "count"):
-        t.add_column(col)
-    for (kind, st), n in sorted(jobs.items()):
-        t.add_row(kind, st, str(n))
-    console.print(t)
-    t = Table(title="latest models")
-    for col in ("version", "kind", "campaign", "iteration", "train size", "grouped-CV ROC-AUC", "created"):
-        t.add_column(col)
-    for m in models:
-        auc = m["metrics"].get("grouped_cv_roc_auc")
-        t.add_row(str(m["id"]), m["kind"], str(m["campaign_id"] or ""), str(m["iteration"] if m["iteration"] is not None else ""),
-                  str(m["train_size"]), f"{auc:.3f}" if auc is not None else "-", m["created_at"])
-    console.print(t)
-    t = Table(title=f"best candidates (top {top} by P_GFA)")
-    for col in ("composition", "campaign", "iteration", "P_GFA", "P(glass)", "uncertainty", "outcome"):
-        t.add_column(col)
-    for b in best:
-        t.add_row(b["composition"], str(b["campaign_id"]), str(b["iteration"]), f"{b['p_gfa']:.3f}",
-                  f"{b['glass_probability']:.3f}" if b["glass_probability"] is not None else "-",
-                  f"{b['uncertainty']:.3f}" if b["uncertainty"] is not None else "-", b["outcome"] or "pending")
-    console.print(t)
+        print(json.dumps({"campaigns": campaigns, "jobs": [{"kind": k, "status": st, "count": n} for (k, st), n in sorted(jobs.items())],
+                          "models": models, "best": best}, indent=1, default=str))
+        return
+    console.print(compact_table(
+        "campaigns (vitrify status --campaign ID for one)",
+        [("id", {"justify": "right", "no_wrap": True}), ("name, file", {}), ("objectives", {}), ("status, started", {}),
+         ("iter.", {"justify": "right", "no_wrap": True}), ("picks", {"justify": "right"}), ("glasses", {"justify": "right"})],
+        [[c["id"], c["name"] + (f"\n{c['file']}" if c["file"] else ""), c["objectives"], f"{c['status']}\n{_when(c['created_at'])}",
+          f"{c['iterations_done']}/{c['iterations_planned']}", c["proposals"], c["glasses"]]
+         for c in campaigns], keep=("id", "name, file", "status, started")))
+    if jobs:
+        console.print("jobs: " + "; ".join(f"{kind} {st} {n}" for (kind, st), n in sorted(jobs.items())), highlight=False)
+    console.print(compact_table(
+        "latest models",
+        [("version", {"justify": "right"}), ("kind", {}), ("campaign", {"justify": "right"}),
+         ("iter.", {"justify": "right"}), ("trained on", {"justify": "right"}), ("CV ROC-AUC", {"justify": "right"}),
+         ("made", {})],
+        [[m["id"], m["kind"], m["campaign_id"] or "", "" if m["iteration"] is None else m["iteration"], m["train_size"],
+          "" if m["metrics"].get("grouped_cv_roc_auc") is None else f"{m['metrics']['grouped_cv_roc_auc']:.3f}",
+          _when(m["created_at"])] for m in models], keep=("version", "kind")))
+    console.print(compact_table(
+        f"best candidates (top {top} by P_GFA)",
+        [("composition", {}), ("campaign", {"justify": "right"}), ("iter.", {"justify": "right"}),
+         ("P_GFA", {"justify": "right"}), ("P(glass)", {"justify": "right"}), ("+/-", {"justify": "right"}), ("outcome", {})],
+        [[b["composition"], b["campaign_id"], b["iteration"], f"{b['p_gfa']:.3f}",
+          "" if b["glass_probability"] is None else f"{b['glass_probability']:.3f}",
+          "" if b["uncertainty"] is None else f"{b['uncertainty']:.3f}", b["outcome"] or "pending"] for b in best],
+        keep=("composition", "outcome")))
 
 
 # Sub-apps live next to this file, one per area; registered here so `vitrify --help` lists all.

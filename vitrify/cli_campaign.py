@@ -6,23 +6,19 @@ stays the shipped demo."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
-err = Console(stderr=True)
+from vitrify.cli_common import _engine, _ensure_shipped_data, _fail, console, err
+from vitrify.settings import MAX_ID, get_settings
+
 
 EXIT_INVALID = 2  # a campaign file with problems (1 is every other refusal)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(Text.assemble(("error: ", "bold red"), message))  # never markup: messages quote user text
-    raise typer.Exit(code)
 
 
 def _print_problems(exc) -> None:
@@ -59,7 +55,10 @@ def init(
                                           help="A replay of the known outcomes in POOL (formula, gfa [, processing])"),
     force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists"),
 ) -> None:
-    """Write a commented campaign file to edit (valid as written)."""
+    """Write a commented campaign file to edit (valid as written).
+
+    Example: vitrify campaign init --lab cz.yaml
+    """
     from agents.campaign_file import CampaignFileError, parse_campaign_text, template
 
     if lab + simulation + (replay is not None) > 1:
@@ -124,7 +123,10 @@ def validate(
     file: Path = typer.Argument(..., help="The campaign file (YAML)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text"),
 ) -> None:
-    """Check a campaign file: one line per problem, named by its path; exit code 2 if any."""
+    """Check a campaign file: one line per problem, named by its path; exit code 2 if any.
+
+    Example: vitrify campaign validate cz.yaml
+    """
     campaign_file = load(file, as_json=as_json)
     summary = campaign_file.document.summary()
     if as_json:
@@ -141,7 +143,6 @@ def run_file(file: Path, run_flow) -> None:
     """``vitrify campaign run FILE``: store the campaign with its file, then run it."""
     from agents.loop import create_campaign, missing_models
     from db.session import session_scope
-    from vitrify.cli import _engine, _ensure_shipped_data
     from vitrify.settings import get_settings
 
     campaign_file = load(file)
@@ -164,14 +165,17 @@ def run_file(file: Path, run_flow) -> None:
 
 
 def extend(
-    campaign_id: int = typer.Argument(..., help="The campaign to continue"),
+    campaign_id: int = typer.Argument(..., min=1, max=MAX_ID, help="The campaign to continue"),
     iterations: int = typer.Option(..., "--iterations", min=1, max=100_000, help="How many more iterations"),
 ) -> None:
-    """Continue a finished (or stopped) campaign for N more iterations."""
+    """Continue a finished (or stopped) campaign for N more iterations.
+
+    Example: vitrify campaign extend 1 --iterations 4
+    """
     from agents.loop import extend_campaign
     from db.campaigns import CampaignError
     from db.session import session_scope
-    from vitrify.cli import _engine, _run_flow
+
     from vitrify.settings import quiet_third_party_defaults
 
     quiet_third_party_defaults()
@@ -198,7 +202,6 @@ def show_campaign(campaign_id: int, *, as_json: bool = False) -> None:
     from db.campaigns import iteration_proposals
     from db.models import Campaign, Proposal
     from db.session import session_scope
-    from vitrify.cli import _engine
 
     engine = _engine()
     with session_scope(engine) as session:
@@ -263,7 +266,8 @@ def print_batch(rows: list[dict], title: str) -> None:
     table = Table(title=title)
     table.add_column("composition", no_wrap=True)
     table.add_column("P(glass)", justify="right")
-    if "modulus_GPa" in keys:
+    with_modulus = "modulus_GPa" in keys and any(r.get("modulus_GPa") is not None for r in rows)  # no model: no column
+    if with_modulus:
         table.add_column("E GPa", justify="right")
     for p in props:
         unit = _UNITS.get(p)
@@ -275,7 +279,7 @@ def print_batch(rows: list[dict], title: str) -> None:
     for r in rows:
         cells = [r["composition"] or "",
                  _num(r["P(glass)"], 2) + ("" if r.get("uncertainty") is None else f"±{r['uncertainty']:.2f}")]
-        if "modulus_GPa" in keys:
+        if with_modulus:
             cells.append(_num(r["modulus_GPa"]))
         for p in props:
             cells.append(_num(r[p]) + ("" if r[f"{p} std"] is None else f"±{r[f'{p} std']:.2g}"))
@@ -300,3 +304,109 @@ def deploy_file(file: Path, *, name: str, cron: str, timezone: str | None, work_
     until = f", until {config.until} {config.timezone}" if config.until else ""
     console.print(Text(f"deployment campaign/{name} ({deployment_id}) from {file}: scheduled '{cron}' {tz}{until}; "
                        f"start a worker with: prefect worker start --pool {work_pool}"))
+
+
+class _NoServerBanner:
+    """Drops Prefect's temporary-server banner ("Starting temporary server ... See https://...")
+    from the main job's output: the campaign's own lines say what happens."""
+
+    def filter(self, record) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Starting temporary server") or text.startswith("Stopping temporary server"))
+
+
+def _run_flow(campaign_id: int) -> None:
+    import logging
+
+    from db.campaigns import CampaignError
+    from flows.campaign import campaign_flow
+
+    logging.getLogger("prefect").addFilter(_NoServerBanner())
+
+    started = time.perf_counter()
+    try:
+        summary = campaign_flow(campaign_id)
+    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
+        _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
+    heads = {"iteration": "iter.", "proposed": "picks", "glasses": "glasses", "glasses_total": "total",
+             "cv_auc": "ROC-AUC", "train_size": "trained on", "model_version": "model", "seconds": "s"}
+    for head in heads.values():
+        table.add_column(head, justify="right", no_wrap=True)
+    for row in summary["iterations"]:
+        table.add_row(*("-" if row[c] is None else str(row[c]) for c in heads))
+    console.print(table)
+    _print_last_batch(campaign_id)
+    _print_lab_state(campaign_id)
+    png = _plot_campaign(campaign_id)
+    pareto = get_settings().plots_dir / f"campaign-{campaign_id}-pareto.png"
+    console.print(
+        Text.assemble(
+            (f"{summary['glasses_found']} glasses in {summary['picks']} picks", "bold"),
+            f" (hit rate {summary['hit_rate']}) in {elapsed:.0f} s. Discovery curve: {png}"
+            + (f"\nPareto front: {pareto}" if pareto.exists() else "")
+            + f"\nSee `vitrify status --campaign {campaign_id}` for the campaign and its last batch.",
+        ),
+        highlight=False,
+    )
+
+
+def _print_lab_state(campaign_id: int) -> None:
+    """Where the campaign's lab jobs stand (the campaign never waits for them)."""
+    from collections import Counter
+
+    from agents.config import campaign_config
+    from db.lab import lab_queue
+    from db.models import Campaign
+    from db.session import session_scope
+
+    with session_scope() as session:
+        if not campaign_config(session.get(Campaign, campaign_id)).sends_to("experiment"):
+            return
+        states = Counter(row["state"] for row in lab_queue(session, everything=True, campaign_id=campaign_id))
+    claimed = sum(n for state, n in states.items() if state.startswith("claimed"))
+    console.print(
+        f"lab: {states['in lab queue']} in the lab queue, {claimed} claimed, {states['held (lab budget)']} held by the "
+        f"nightly budget, {states['awaiting approval']} awaiting approval (`vitrify lab queue --all`). Reports are "
+        f"used from the next iteration on: `vitrify campaign extend {campaign_id} --iterations N`.",
+        highlight=False, markup=False,
+    )
+
+
+def _print_last_batch(campaign_id: int) -> None:
+    """The last batch with every objective and constraint, for campaigns that have them."""
+    from sqlalchemy import func, select
+
+    from agents.config import campaign_config
+    from agents.loop import batch_table
+    from db.campaigns import iteration_proposals
+    from db.models import Campaign, Proposal
+    from db.session import session_scope
+    from vitrify.cli_campaign import print_batch
+
+    with session_scope() as session:
+        campaign = session.get(Campaign, campaign_id)
+        config = campaign_config(campaign)
+        if not config.objectives:
+            return  # the demo: its summary table says it all
+        last = session.exec(select(func.max(Proposal.iteration)).where(Proposal.campaign_id == campaign_id)).scalar_one()
+        rows = batch_table(session, iteration_proposals(session, campaign.id, last), config) if last else []
+    print_batch(rows, f"campaign {campaign_id}: last batch (iteration {last})")
+
+
+def _plot_campaign(campaign_id: int) -> Path:
+    from agents.config import campaign_config
+    from db.models import Campaign
+    from db.queries import campaign_discovery_counts
+    from db.session import session_scope
+    from discovery.plots import plot_discovery_curves
+    from flows.report import reference_curves
+
+    with session_scope() as session:
+        config = campaign_config(session.get(Campaign, campaign_id))
+        found = campaign_discovery_counts(session, campaign_id)
+    picks = list(range(1, len(found) + 1))
+    path = get_settings().plots_dir / f"campaign-{campaign_id}-discovery.png"
+    return plot_discovery_curves(picks, {**reference_curves(config, picks), "agent": found}, path,
+                                 title=f"Campaign {campaign_id}: glasses found")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -22,10 +21,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vitrify.settings import MAX_ID
+from vitrify.cli_common import _engine, _ensure_shipped_data, _fail, console, err
+
 model_app = typer.Typer(help="GFA, modulus and bulk-GFA models: train (Optuna, grouped CV), report, maps.",
                         no_args_is_help=True)
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 GFA_KIND = "gfa-ensemble"
 MODULUS_KIND = "modulus-ensemble"
@@ -35,15 +35,8 @@ GFA_KINDS = ("gfa-ensemble", "gfa-svm")
 PROPERTY_QUANTITIES = ("youngs_modulus", "shear_modulus", "bulk_modulus", "Dmax", "Rc", "Tg", "Tx", "Tl")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
-def _engine():
-    from vitrify.cli import _engine as engine
-
-    return engine()
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -115,7 +108,6 @@ def train(
 
     Example: vitrify model train
     """
-    from vitrify.cli import _ensure_shipped_data
     from vitrify.settings import get_settings
 
     from agents.retrain import property_counts
@@ -268,7 +260,7 @@ def report(
     system: list[str] = typer.Option(["Al-Cu-Zr"], "--system",
                                      help="Ternary system(s) to map, corners left-right-top (repeat the option)"),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory for the PNGs (default <data dir>/plots)"),
-    processing: str = typer.Option("melt-spinning", "--processing", help="Route the maps are drawn for"),
+    processing: str = typer.Option("melt-spinning", "--processing", help="Route the maps are drawn for: melt-spinning | suction-casting | copper-mould-casting | sputtering | other"),
     step: float = typer.Option(1.0, "--step", help="Grid step of the maps (at.%)"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of tables"),
 ) -> None:
@@ -347,7 +339,7 @@ def report(
 @model_app.command("history")
 def history(
     kind: Optional[str] = typer.Option(None, "--kind", help="gfa-ensemble | modulus-ensemble | bulk-gfa-ensemble"),
-    campaign: Optional[int] = typer.Option(None, "--campaign", help="A campaign's versions and those they descend from"),
+    campaign: Optional[int] = typer.Option(None, "--campaign", min=1, max=MAX_ID, help="A campaign's versions and those they descend from"),
     limit: int = typer.Option(30, "--limit", min=1, help="Versions to list, newest first"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
 ) -> None:
@@ -383,7 +375,7 @@ def history(
 
 @model_app.command("show")
 def show(
-    version: int = typer.Argument(..., help="Model version id (see `vitrify model history`)"),
+    version: int = typer.Argument(..., min=1, max=MAX_ID, help="Model version id (see `vitrify model history`)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Print one model version: lineage, trigger, hyperparameters, metrics and its training set by source.
@@ -499,7 +491,7 @@ def predict(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a 'formula' column (optional 'processing')"),
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per input row"),
     processing: Optional[str] = typer.Option(None, "--processing",
-                                             help="Route for rows without one: melt-spinning | sputtering | casting | unknown"),
+                                             help="Route for rows without one: melt-spinning | suction-casting | copper-mould-casting | sputtering | other | unknown"),
     normalize: bool = typer.Option(False, "--normalize", help="Rescale amounts that do not sum to 100 at.% (or 1)"),
     wt_percent: bool = typer.Option(False, "--wt-percent", help="The amounts are wt.% (converted to at.%)"),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Threads for scoring"),

@@ -1,5 +1,5 @@
 """``vitrify replay``: replay an agent on a labelled pool (see docs/replay.md and
-agents/replay_harness.py). Registered at the end of vitrify/cli.py."""
+agents/replay.py, agents/replay_result.py). Registered at the end of vitrify/cli.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from vitrify.cli_common import console, err
 
-console = Console()
-err = Console(stderr=True)
 
 
 def _fmt(x, digits: int = 2) -> str:
@@ -43,7 +41,8 @@ def replay(
 
     Example: vitrify replay --pool vitrify/data/pools/binary_holdout6.csv --budget 40 --batch 10 --seeds 1
     """
-    from agents.replay_harness import ReplayError, ReplayPool, write_outputs
+    from agents.replay import ReplayError, ReplayPool
+    from agents.replay_result import write_outputs
     from flows.replay import run_replay
     from vitrify.settings import get_settings, quiet_third_party_defaults
 

@@ -134,11 +134,9 @@ def simulate(
     from db.session import session_scope
     from discovery.vocabulary import ProcessingRoute
     from sqlalchemy import select
-    from db.migrate import upgrade
-    from db.session import get_engine
+    from vitrify.cli_common import _engine
 
-    engine = get_engine()
-    upgrade(engine)
+    engine = _engine()  # a database that cannot be used is one line, exit 2
     with session_scope(engine) as session:
         row = get_or_create_compositions(session, [comp])[comp.canonical]
         job = Job(kind=JobKind.SIMULATION.value, status=JobStatus.RUNNING.value, composition_id=row.id,

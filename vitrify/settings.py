@@ -27,6 +27,9 @@ SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
 # the shipped literature lives with the science (discovery/data/literature); this module imports no project code
 LITERATURE_DIR = Path(__file__).resolve().parents[1] / "discovery" / "data" / "literature"
 SHIPPED_BINARY_DATA = LITERATURE_DIR / "sun2017_binary" / "glass_binary_v2.csv"
+# The largest row id any channel accepts (PostgreSQL's integer columns; SQLite would take 2**63-1):
+# one bound everywhere, so an id that fits one database fits the other.
+MAX_ID = 2**31 - 1
 
 
 class Settings(BaseSettings):

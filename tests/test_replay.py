@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from agents.replay_harness import (
-    ReplayPool,
+from agents.replay import ReplayPool
+from discovery.replay_metrics import (
     acceleration_factor,
     batch_picks,
     curve_from_labels,
