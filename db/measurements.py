@@ -21,6 +21,12 @@ QUANTITIES: dict[str, dict[str, Any]] = {
     "density": {"unit": "g/cm3", "convert": {"g/cm3": 1.0, "g/cm^3": 1.0, "kg/m3": 1e-3}, "range": (0.0, 25.0)},
     # structure of simulated glasses (share of atoms in full <0,0,12,0> icosahedra)
     "icosahedral_fraction": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
+    # softness and motif clusters (discovery.structure; docs/structure.md)
+    "mean_softness": {"unit": "1", "convert": {"1": 1.0}, "range": (-100.0, 100.0)},
+    "fraction_soft": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
+    "motif_1_share": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
+    "motif_2_share": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
+    "motif_3_share": {"unit": "fraction", "convert": {"fraction": 1.0, "%": 0.01}, "range": (-1e-12, 1.0)},
 }
 
 

@@ -179,7 +179,9 @@ def md_results(session: Session) -> tuple[dict, dict]:
         .where(Outcome.fidelity == "md", Outcome.is_current == True)  # noqa: E712
     ).all()
     moduli = {"youngs_modulus": "E", "shear_modulus": "G", "bulk_modulus": "K"}
-    structure = {"icosahedral_fraction": "icosahedral_fraction", "Tg": "Tg_md", "density": "density_md"}
+    structure = {"icosahedral_fraction": "icosahedral_fraction", "Tg": "Tg_md", "density": "density_md",
+                 "mean_softness": "mean_softness", "fraction_soft": "fraction_soft",
+                 "motif_1_share": "motif_1_share", "motif_2_share": "motif_2_share", "motif_3_share": "motif_3_share"}
     md_values: dict[str, dict] = {}
     descriptors: dict[str, dict] = {}
     for canonical, quantity, value in rows:

@@ -421,6 +421,9 @@ app.command("serve")(serve)
 app.command("replay")(replay)
 app.add_typer(model_app, name="model")
 app.command("predict")(predict)
+from vitrify.cli_simulate import simulate, structure_app  # noqa: E402
+app.command("simulate")(simulate)
+app.add_typer(structure_app, name="structure")
 
 
 def main() -> None:  # pragma: no cover

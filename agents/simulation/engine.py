@@ -75,6 +75,20 @@ class SimulationSettings:
     rdf_cutoff_A: float = 8.0  # limited to the force cut-off and half the box
     rdf_samples: int = 10
     voronoi_top: int = 20
+    # optional structure stage (issue 17, docs/structure.md): SRO motifs of the inherent
+    # structure; softness from an NVT run of the glass near Tg (p_hop rearrangements)
+    sro: bool = False
+    softness: bool = False
+    structure_temperature_K: float | None = None  # None: structure_tg_fraction x MD Tg
+    structure_tg_fraction: float = 0.9
+    structure_equilibrate_ps: float = 20.0
+    structure_production_ps: float = 100.0
+    structure_frame_ps: float = 0.1
+    structure_t_r_ps: float = 2.0  # p_hop window t_R
+    structure_quiet_ps: float = 4.0  # quiescent: p_hop < p_c within this of t
+    structure_sample_ps: float = 1.0  # analysed frames this far apart
+    structure_average_ps: float = 0.4  # structure of the positions averaged over [t - this, t]
+    structure_p_c_factor: float = 0.2  # p_c = factor x (first RDF peak)^2, as 0.2 sigma^2 for LJ
 
     @classmethod
     def production(cls, **overrides: Any) -> "SimulationSettings":
@@ -91,6 +105,8 @@ class SimulationSettings:
             relax_time_ps=4.0,
             sample_time_ps=4.0,
             rdf_samples=5,
+            structure_equilibrate_ps=4.0,
+            structure_production_ps=24.0,
         )
         return replace(base, **overrides)
 
@@ -131,6 +147,14 @@ class SimulationResult:
     voronoi: dict | None = None
     icosahedral_fraction: float | None = None
     quench_curve: dict | None = None  # T, volume/atom, PE/atom windows
+    sro: dict | None = None  # motif clusters (discovery.structure.motif_clusters)
+    softness: dict | None = None  # discovery.structure.softness_report and protocol
+    mean_softness: float | None = None
+    fraction_soft: float | None = None
+    motif_1_share: float | None = None
+    motif_2_share: float | None = None
+    motif_3_share: float | None = None
+    structure_artifact: str | None = None  # npz with the per-atom arrays
     warnings: list = field(default_factory=list)  # quality flags (e.g. nonlinear elastic response)
     wall_time_s: float | None = None
 
@@ -499,6 +523,12 @@ def _protocol(
         result.voronoi["structure"] = "energy-minimized glass"
         result.icosahedral_fraction = result.voronoi["icosahedral_fraction"]
         lap("voronoi")
+        arrays: dict[str, Any] = {}
+        if s.sro:
+            from .structure_stage import sro_stage
+
+            arrays |= sro_stage(result, vor, types0, elements, x0)
+            lap("sro")
 
         C, report = _elastic_constants(run, s, x0, lo, hi, tilt, s.n_atoms)
         avgs = analysis.voigt_reuss_hill(C)
@@ -540,6 +570,15 @@ def _protocol(
         result.youngs_modulus_GPa = avgs.E
         result.poisson_ratio = avgs.poisson
         lap("elastic")
+        if s.softness:
+            from .structure_stage import softness_stage
+
+            arrays |= softness_stage(run, s, result, elements, cores)
+            lap("softness")
+        if arrays:
+            from .structure_stage import save_arrays
+
+            result.structure_artifact = str(save_arrays(workdir / "structure.npz", arrays))
     finally:
         result.provenance["stage_wall_time_s"] = timings
         result.provenance["stage_cpu_time_s"] = cpu_timings
