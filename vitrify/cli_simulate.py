@@ -281,7 +281,10 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON"),
 ) -> None:
     """Compare the structure of two simulated glasses side by side: properties, Voronoi
-    motifs, motif clusters and softness (B - A in the last column)."""
+    motifs, motif clusters and softness (B - A in the last column).
+
+    Example: vitrify structure compare cuzr.json cuzral.json
+    """
     A, B = _load_summary(a), _load_summary(b)
     rows = [(label, A.get(k), B.get(k)) for label, k in (
         ("density (g/cm3)", "density_g_cm3"), ("E (GPa)", "youngs_modulus_gpa"), ("G (GPa)", "shear_modulus_gpa"),
