@@ -7,6 +7,15 @@ from pathlib import Path
 import numpy as np
 
 
+def _save(plt, fig, path: Path | str) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plt():
     import matplotlib
 
@@ -51,12 +60,7 @@ def softness_figure(softness: dict, path: Path | str, title: str = "") -> Path:
     ax2.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def motif_figure(sro: dict, path: Path | str, title: str = "") -> Path:
@@ -79,9 +83,4 @@ def motif_figure(sro: dict, path: Path | str, title: str = "") -> Path:
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, label="<0,0,12,0> share in cluster")
     ax.set_title(title or f"short-range-order motifs (K-means, k={sro['k']})")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

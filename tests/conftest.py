@@ -123,3 +123,14 @@ def registered_modulus_model(modulus_model, engine):
                                      hyperparameters=model.get_params(), metrics={},
                                      training_set={"rows": len(data), "by_source": property_counts(data, "literature")})
         return version.id
+
+
+@pytest.fixture
+def server(engine):
+    """The intake app on the test database, served on a free loopback port; yields its URL."""
+    from vitrify.intake.app import create_app, serve_in_thread
+
+    srv, thread, url = serve_in_thread(create_app(engine))
+    yield url
+    srv.should_exit = True
+    thread.join(timeout=10)

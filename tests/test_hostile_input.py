@@ -21,14 +21,6 @@ from vitrify.intake.app import create_app, serve_in_thread
 BIG = [2147483648, 9223372036854775808, 1180591620717411303424]
 
 
-@pytest.fixture
-def server(engine):
-    srv, thread, url = serve_in_thread(create_app(engine))
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
 def _secret(engine, role, name):
     return transactions.run_write(engine, lambda s: tokens.create_token(s, name=name, role=role))[1]
 

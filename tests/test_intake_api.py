@@ -17,16 +17,6 @@ from sqlmodel import Session
 from db import tokens, transactions
 from db.local_postgres import free_port
 from db.models import Measurement, Outcome
-from vitrify.intake.app import create_app, serve_in_thread
-
-
-
-@pytest.fixture
-def server(engine):
-    srv, thread, url = serve_in_thread(create_app(engine))
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def _secret(engine, role, name):

@@ -9,14 +9,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from db import lab
 from db import tokens, transactions
 from db.models import Job, Measurement, Outcome
-from vitrify.intake.app import create_app, serve_in_thread
 
 REPORTERS = 20
 REPORTS_EACH = 50
@@ -33,14 +31,6 @@ def _compositions(n: int) -> list[str]:
             if len(out) == n:
                 return out
     raise AssertionError("not enough compositions")
-
-
-@pytest.fixture
-def server(engine):
-    srv, thread, url = serve_in_thread(create_app(engine))
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_concurrent_reporters_lose_and_duplicate_nothing(engine, server):
