@@ -280,6 +280,35 @@ def element_statistics(matrix: CompositionMatrix) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- element fractions
+
+#: The element-fraction columns: every element of the shipped literature table (58). The tree
+#: members learn element-specific chemistry from them (Zr- or Pd-based alloys, metalloid
+#: glass formers) that the averaged descriptors blur; an element outside this list has no
+#: column of its own -- its physics features still describe it, and the domain verdict flags
+#: an element the model never saw.
+FRACTION_ELEMENTS: tuple[str, ...] = (
+    "Ag", "Al", "Au", "B", "Ba", "Be", "Bi", "C", "Ca", "Ce", "Co", "Cr", "Cu", "Dy", "Er", "Fe", "Ga", "Gd", "Ge",
+    "Hf", "Ho", "In", "Ir", "La", "Li", "Lu", "Mg", "Mn", "Mo", "N", "Nb", "Nd", "Ni", "P", "Pb", "Pd", "Pr", "Pt",
+    "Rh", "Ru", "Sb", "Sc", "Si", "Sm", "Sn", "Sr", "Ta", "Tb", "Te", "Ti", "Tm", "U", "V", "W", "Y", "Yb", "Zn",
+    "Zr",
+)
+FRACTION_FEATURE_NAMES: tuple[str, ...] = tuple(f"x_{e}" for e in FRACTION_ELEMENTS)
+_FRACTION_INDEX = {e: j for j, e in enumerate(FRACTION_ELEMENTS)}
+
+
+def element_fractions(matrix: CompositionMatrix) -> np.ndarray:
+    """Columns :data:`FRACTION_FEATURE_NAMES`: the atomic fraction of each listed element
+    (0 where absent; a row's unlisted elements are simply not columns, so it may sum below 1)."""
+    c = _normalized(matrix)
+    out = np.zeros((len(c), len(FRACTION_ELEMENTS)))
+    for j, element in enumerate(matrix.elements):
+        k = _FRACTION_INDEX.get(element)
+        if k is not None:
+            out[:, k] = c[:, j]
+    return out
+
+
 # --------------------------------------------------------------------------- rule of mixtures
 
 #: The moduli with an elemental rule-of-mixtures estimate (Young's, shear, bulk).

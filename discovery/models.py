@@ -51,6 +51,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from discovery.composition import CompositionMatrix
 from discovery.dataset import LabelledSet
+from discovery.related import LENGTH_SCALES as RELATED_LENGTH_SCALES
 from discovery.vocabulary import MODEL_ROUTE_GROUPS, ProcessingRoute
 from vitrify.errors import VitrifyError
 
@@ -199,8 +200,8 @@ def _route_constraints(p: "GFAEnsemble", n_features: int) -> list[int] | None:
     return [0] * (n_features - len(ROUTE_MONOTONIC)) + list(ROUTE_MONOTONIC)
 
 
-def _member_estimator(name: str, p: "GFAEnsemble", n_features: int):
-    seed = p.random_state
+def _member_estimator(name: str, p: "GFAEnsemble", n_features: int, copy: int = 0):
+    seed = p.random_state + copy
     if name == "svm":
         return GlassFormingClassifier(C=p.svm_C, gamma=p.svm_gamma, class_weight="balanced",
                                       calibration_folds=p.calibration_folds, random_state=seed)
@@ -218,6 +219,7 @@ def _member_estimator(name: str, p: "GFAEnsemble", n_features: int):
         return HistGradientBoostingClassifier(learning_rate=p.gb_learning_rate, max_iter=p.gb_max_iter,
                                               max_leaf_nodes=p.gb_max_leaf_nodes,
                                               min_samples_leaf=p.gb_min_samples_leaf,
+                                              max_features=p.gb_max_features,
                                               l2_regularization=p.gb_l2_regularization, monotonic_cst=cst,
                                               early_stopping=False, random_state=seed)
     if name == "mlp":
@@ -262,8 +264,14 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
 
     * ``decision_function`` = the SVM's P_GFA (Sun 2017), on the ``svm_columns`` only (the
       physics features and the route: the SVM of the seed paper, not the statistics);
+    * the tree members see every column, and, when ``fraction_columns`` names the design
+      matrix's element-fraction columns, the related-system evidence of the training set
+      (discovery.related: what the measured edges, faces and extensions of a composition's
+      system say), inserted before the route columns;
     * ``member_probabilities`` = (n_members, n) glass probabilities (SVM: Platt-calibrated;
-      the extra-trees forest counts as ``et_members`` members, one per sub-forest);
+      the extra-trees forest counts as ``et_members`` members, one per sub-forest; gradient
+      boosting as ``gb_members`` models that differ in seed and so in their feature
+      subsamples);
     * ``predict_proba`` = their mean; uncertainty = their standard deviation.
 
     The last ``n_route_columns`` inputs are the route columns of :func:`route_features`.
@@ -279,8 +287,10 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         svm_columns: tuple[int, ...] | None = None,
         svm_max_rows: int | None = 6000,
         calibration_folds: int = 3,
-        et_members: int = 4,
-        et_trees_per_member: int = 15,
+        fraction_columns: tuple[int, ...] | None = None,
+        related_length_scales: tuple[float, ...] = RELATED_LENGTH_SCALES,
+        et_members: int = 2,
+        et_trees_per_member: int = 30,
         et_min_samples_leaf: int = 6,
         et_max_features: float = 0.3,
         rf_n_estimators: int = 60,
@@ -292,6 +302,8 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         gb_max_leaf_nodes: int = 15,
         gb_min_samples_leaf: int = 20,
         gb_l2_regularization: float = 0.0,
+        gb_max_features: float = 0.3,
+        gb_members: int = 3,
         mlp_width: int = 64,
         mlp_alpha: float = 1e-3,
         mlp_learning_rate: float = 1e-3,
@@ -306,6 +318,8 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         self.svm_columns = svm_columns
         self.svm_max_rows = svm_max_rows
         self.calibration_folds = calibration_folds
+        self.fraction_columns = fraction_columns
+        self.related_length_scales = related_length_scales
         self.et_members = et_members
         self.et_trees_per_member = et_trees_per_member
         self.et_min_samples_leaf = et_min_samples_leaf
@@ -319,6 +333,8 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         self.gb_max_leaf_nodes = gb_max_leaf_nodes
         self.gb_min_samples_leaf = gb_min_samples_leaf
         self.gb_l2_regularization = gb_l2_regularization
+        self.gb_max_features = gb_max_features
+        self.gb_members = gb_members
         self.mlp_width = mlp_width
         self.mlp_alpha = mlp_alpha
         self.mlp_learning_rate = mlp_learning_rate
@@ -346,21 +362,60 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         self.scaler_ = StandardScaler().fit(X)
         Xs = self.scaler_.transform(X)
         self.svm_cols_ = self._svm_cols(X.shape[1])
+        self.related_ = None
+        if self.fraction_columns is not None and self.related_length_scales:
+            from discovery.related import RelatedSystemEvidence
+
+            self.related_ = RelatedSystemEvidence(tuple(self.related_length_scales)).fit(
+                X[:, list(self.fraction_columns)], y)
+        Xt = self._tree_inputs(X, Xs)
         self.members_ = {}
         for name in names:
-            est = _member_estimator(name, self, X.shape[1])
             with _single_threaded():
                 if name == "svm":
+                    est = _member_estimator(name, self, X.shape[1])
                     rows = _svm_subsample(y, self.svm_max_rows, self.random_state, keep)
                     self.members_[name] = est.fit(Xs[np.ix_(rows, self.svm_cols_)], y[rows],
                                                   sample_weight=None if sw is None else sw[rows])
                     self.n_svm_rows_ = int(len(rows))
+                elif name == "gb":
+                    self.members_[name] = [_member_estimator(name, self, Xt.shape[1], copy=k).fit(Xt, y, sample_weight=sw)
+                                           for k in range(max(int(self.gb_members), 1))]
                 else:
-                    self.members_[name] = est.fit(Xs, y, sample_weight=sw)
-        self.member_names_ = tuple(
-            n for name in names for n in ([f"et{k}" for k in range(self.et_members)] if name == "et" else [name]))
+                    est = _member_estimator(name, self, Xt.shape[1])
+                    self.members_[name] = est.fit(Xt, y, sample_weight=sw)
+        self.member_names_ = tuple(n for name in names for n in self._expanded(name))
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _expanded(self, name: str) -> list[str]:
+        if name == "et":
+            return [f"et{k}" for k in range(self.et_members)]
+        if name == "gb" and int(self.gb_members) > 1:
+            return [f"gb{k}" for k in range(int(self.gb_members))]
+        return [name]
+
+    @property
+    def related_feature_names(self) -> tuple[str, ...]:
+        """Names of the related-system evidence columns the tree members see (none without ``fraction_columns``)."""
+        from discovery.related import related_feature_names
+
+        if self.fraction_columns is None or not self.related_length_scales:
+            return ()
+        return related_feature_names(tuple(self.related_length_scales))
+
+    def _tree_inputs(self, X: np.ndarray, Xs: np.ndarray) -> np.ndarray:
+        """What the tree members see: the scaled design matrix with the related-system evidence
+        (from the raw fraction columns) inserted before the route columns, so the route
+        columns stay last for the monotone constraints."""
+        related = getattr(self, "related_", None)
+        if related is None:
+            return Xs
+        evidence = related.transform(np.asarray(X, dtype=float)[:, list(self.fraction_columns)])
+        r = int(self.n_route_columns)
+        if r == 0:
+            return np.hstack([Xs, evidence])
+        return np.hstack([Xs[:, :-r], evidence, Xs[:, -r:]])
 
     def transform_inputs(self, X) -> np.ndarray:
         check_is_fitted(self, "scaler_")
@@ -383,28 +438,37 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
             out[m] = acc / k
         return out
 
-    def member_probabilities(self, X, *, scaled: bool = False, p_gfa: np.ndarray | None = None) -> np.ndarray:
+    def member_probabilities(self, X, *, p_gfa: np.ndarray | None = None) -> np.ndarray:
         """(n_members, n) glass probabilities in ``member_names_`` order."""
-        Xs = np.asarray(X, dtype=float) if scaled else self.transform_inputs(X)
+        X = np.asarray(X, dtype=float)
+        return self._member_rows(X, self.transform_inputs(X), p_gfa)
+
+    def _member_rows(self, X: np.ndarray, Xs: np.ndarray, p_gfa: np.ndarray | None) -> np.ndarray:
+        Xt = None
         rows = []
         for name in self.members:
             est = self.members_[name]
             if name == "svm":
                 d = est.decision_function(Xs[:, self.svm_cols_], scaled=False) if p_gfa is None else p_gfa
                 rows.append(est.probability_from_decision(d)[None, :])
-            elif name == "et":
-                with _single_threaded():
-                    rows.append(self._forest_members(est, Xs))
-            else:
-                with _single_threaded():
-                    rows.append(est.predict_proba(Xs)[:, 1][None, :])
+                continue
+            if Xt is None:
+                Xt = self._tree_inputs(X, Xs)
+            with _single_threaded():
+                if name == "et":
+                    rows.append(self._forest_members(est, Xt))
+                elif name == "gb":
+                    rows.append(np.vstack([m.predict_proba(Xt)[:, 1] for m in est]))
+                else:
+                    rows.append(est.predict_proba(Xt)[:, 1][None, :])
         return np.vstack(rows)
 
     def score_arrays(self, X) -> tuple[np.ndarray, np.ndarray]:
         """(P_GFA, member probabilities) from one scaling of ``X``."""
+        X = np.asarray(X, dtype=float)
         Xs = self.transform_inputs(X)
         p_gfa = self.decision_function(Xs, scaled=True)
-        return p_gfa, self.member_probabilities(Xs, scaled=True, p_gfa=p_gfa)
+        return p_gfa, self._member_rows(X, Xs, p_gfa)
 
     def predict_proba(self, X) -> np.ndarray:
         p = self.member_probabilities(X).mean(axis=0)
@@ -522,7 +586,7 @@ class ModelFormatError(VitrifyError, RuntimeError):
 
 
 #: Bumped when the design matrix changes (features, route encoding): older models cannot score.
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 
 
 class GlassFormingModel:
@@ -553,14 +617,15 @@ class GlassFormingModel:
     @property
     def uses_statistics(self) -> bool:
         """The single SVM (``gfa-svm``) sees Sun's physics features only; the ensemble adds the
-        Magpie element statistics for its tree members."""
+        Magpie element statistics and the element fractions for its tree members."""
         return not isinstance(self.estimator, GlassFormingClassifier)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        from discovery.descriptors import FRACTION_FEATURE_NAMES
         from discovery.features import FEATURE_NAMES, STAT_FEATURE_NAMES
 
-        stats = tuple(STAT_FEATURE_NAMES) if self.uses_statistics else ()
+        stats = tuple(STAT_FEATURE_NAMES) + FRACTION_FEATURE_NAMES if self.uses_statistics else ()
         return tuple(FEATURE_NAMES) + stats + ROUTE_FEATURE_NAMES
 
     def svm_columns(self) -> tuple[int, ...]:
@@ -569,6 +634,15 @@ class GlassFormingModel:
 
         n = len(self.feature_names)
         return tuple(range(len(FEATURE_NAMES))) + tuple(range(n - len(ROUTE_FEATURE_NAMES), n))
+
+    def fraction_columns(self) -> tuple[int, ...] | None:
+        """Design-matrix columns of the element fractions (the related-system evidence reads them)."""
+        from discovery.descriptors import FRACTION_FEATURE_NAMES
+
+        if not self.uses_statistics:
+            return None
+        start = self.feature_names.index(FRACTION_FEATURE_NAMES[0])
+        return tuple(range(start, start + len(FRACTION_FEATURE_NAMES)))
 
     def _liquidus(self):
         est = getattr(self, "liquidus_", None) or self.liquidus
@@ -580,6 +654,7 @@ class GlassFormingModel:
 
     def composition_features(self, matrix: CompositionMatrix) -> tuple[np.ndarray, np.ndarray]:
         """(composition columns of the design matrix, base features) -- base shared with the property models."""
+        from discovery.descriptors import element_fractions
         from discovery.features import base_features, element_statistics
 
         base = base_features(matrix)
@@ -587,7 +662,7 @@ class GlassFormingModel:
         physics = _full_features(base, t_liq)
         if not self.uses_statistics:
             return physics, base
-        return np.hstack([physics, element_statistics(matrix)]), base
+        return np.hstack([physics, element_statistics(matrix), element_fractions(matrix)]), base
 
     def design_matrix(self, matrix: CompositionMatrix, routes) -> np.ndarray:
         features, _ = self.composition_features(matrix)
@@ -597,6 +672,8 @@ class GlassFormingModel:
         est = clone(self.estimator)
         if isinstance(est, GFAEnsemble) and est.svm_columns is None:
             est.set_params(svm_columns=self.svm_columns())
+        if isinstance(est, GFAEnsemble) and est.fraction_columns is None:
+            est.set_params(fraction_columns=self.fraction_columns())
         return est
 
     def fit(self, data: LabelledSet) -> "GlassFormingModel":

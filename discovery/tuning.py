@@ -368,6 +368,7 @@ def train_gfa_model(
     tune_seconds = time.perf_counter() - tune_started
 
     params["svm_columns"] = tuple(int(c) for c in svm_cols)
+    params["fraction_columns"] = template.fraction_columns()
     model = GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus, modulus_model=modulus_model,
                               bulk_model=bulk_model)
     metrics: dict = {}
@@ -397,9 +398,9 @@ def train_gfa_model(
             "cv_rows": int(len(cv_idx)),
             "cv_protocol": "GroupKFold by chemical system",
         })
-        for member in ENSEMBLE_MEMBERS:
-            if member in per:
-                metrics[f"grouped_cv_{member}_roc_auc"] = per[member]["roc_auc"]
+        for member, values in per.items():
+            if member != "ensemble":
+                metrics[f"grouped_cv_{member}_roc_auc"] = values["roc_auc"]
     before = time.perf_counter()
     model.fit_design(X, y, weights, keep=own, n_unfeaturizable=n_unfeaturizable)
     model.with_domain(matrix, clean.canonical)

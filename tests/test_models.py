@@ -53,7 +53,7 @@ def test_fast_rbf_decision_matches_libsvm():
 def test_ensemble_scores_are_members_mean_and_spread():
     model = fitted_ensemble()
     assert model.kind == "gfa-ensemble"
-    assert model.member_names == ("svm", "et0", "et1", "et2", "et3", "gb")
+    assert model.member_names == ("svm", "et0", "et1", "gb0", "gb1", "gb2")
     # the SVM sees Sun's physics features and the route only; the trees see the element statistics too
     from discovery.features import FEATURE_NAMES
 
