@@ -101,7 +101,7 @@ def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, *, de
         scored = idx[ok]
         if len(scored):
             sub = matrix.take(np.flatnonzero(ok))
-            cols["composition"][scored] = np.array(sub.canonical_names(), dtype=object)
+            cols["composition"][scored] = np.array([comps[i].canonical for i in scored], dtype=object)
             # one chunk per thread: a prediction file is usually smaller than the proposer's chunks
             chunk = max(1000, -(-len(sub) // max(n_jobs, 1)))
             s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs, chunk_size=chunk)
