@@ -100,14 +100,17 @@ def property_data(values: dict[str, dict[str, float]], sources: dict[str, str] |
 # --------------------------------------------------------------------------- features
 
 
-def property_features(matrix: CompositionMatrix, feature_set: str, base: np.ndarray | None = None) -> np.ndarray:
+def property_features(matrix: CompositionMatrix, feature_set: str, base: np.ndarray | None = None,
+                      stats: np.ndarray | None = None) -> np.ndarray:
+    """Inputs of ``feature_set``; ``base`` and ``stats``: the matrix's base features and element
+    statistics when the caller has them (the GFA model computes both for the same chunk)."""
     from discovery.descriptors import base_features, element_statistics, rule_of_mixtures_all
 
     b = base_features(matrix) if base is None else np.asarray(base, dtype=float)
     if feature_set == "modulus":
         return np.hstack([b, rule_of_mixtures_all(matrix)])
     if feature_set == "composition":
-        return np.hstack([b, element_statistics(matrix)])
+        return np.hstack([b, element_statistics(matrix) if stats is None else stats])
     raise ValueError(f"feature_set must be one of {FEATURE_SETS}, got {feature_set!r}")
 
 
@@ -296,8 +299,8 @@ class PropertyEnsemble:
         return {"targets": list(self.targets), "members": list(self.members), **DEFAULT_PARAMS, **self.params,
                 "random_state": self.random_state, "feature_set": self.feature_set, "transforms": self.transforms}
 
-    def features(self, matrix: CompositionMatrix, base=None) -> np.ndarray:
-        return property_features(matrix, self.feature_set, base)
+    def features(self, matrix: CompositionMatrix, base=None, stats=None) -> np.ndarray:
+        return property_features(matrix, self.feature_set, base, stats)
 
     def fit(self, data: PropertyData) -> "PropertyEnsemble":
         from discovery.models import _single_threaded
@@ -356,11 +359,12 @@ class PropertyEnsemble:
         X = _Inputs(self.features(matrix))
         return {t: ensemble_mean_spread(self.member_predictions_from_features(X, t)) for t in self.targets}
 
-    def predict_properties(self, matrix: CompositionMatrix, *, base=None) -> dict:
-        """{discovery.properties name: Prediction} of every fitted target and derived property."""
+    def predict_properties(self, matrix: CompositionMatrix, *, base=None, stats=None) -> dict:
+        """{discovery.properties name: Prediction} of every fitted target and derived property
+        (``base``, ``stats``: see :func:`property_features`)."""
         from discovery.properties import Prediction
 
-        X = _Inputs(self.features(matrix, base))
+        X = _Inputs(self.features(matrix, base, stats))
         members = {t: self.member_predictions_from_features(X, t) for t in self.targets if t in self.models_}
         out = {self.property_names.get(t, t): Prediction.from_members(m) for t, m in members.items()}
         for name, (op, *args) in self.derived.items():
