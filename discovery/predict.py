@@ -106,7 +106,7 @@ def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, *, de
             # one chunk per thread: a prediction file is usually smaller than the proposer's chunks
             chunk = max(1000, -(-len(sub) // max(n_jobs, 1)))
             with ThreadPoolExecutor(max_workers=1) as pool:
-                # the domain's k-d tree search releases the GIL: it runs beside the scoring threads
+                # the domain search (matrix products, k-d trees) releases the GIL: it runs beside the scoring threads
                 pending = pool.submit(gfa_model.assess_domain, sub) if domain and n_jobs > 1 else None
                 s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs, chunk_size=chunk)
                 verdict = pending.result() if pending is not None else None

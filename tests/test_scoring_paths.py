@@ -1,6 +1,6 @@
 """The fast paths of scoring give what the plain ones give: GFA and property models predicting
 in row blocks, forests averaged tree by tree, element statistics shared between the GFA model
-and the bulk-GFA model, the k-d-tree domain search, and the bracket-free formula parser."""
+and the bulk-GFA model, the batched domain search, and the bracket-free formula parser."""
 
 from __future__ import annotations
 
@@ -111,10 +111,10 @@ def test_domain_search_finds_the_exact_nearest_training_composition():
                 row[index[q.elements[j]]] = q.fractions[r, j] / q.fractions[r].sum()
         d2 = ((t - row) ** 2).sum(axis=1)
         assert d2[best[r]] <= d2.min() + 1e-12, picked[r]
-    # a stored domain carries no search tree; a loaded one builds it again
+    # a stored domain carries no dense copy; a loaded one builds it again
     domain.assess(q)
     clone = pickle.loads(pickle.dumps(domain))
-    assert "_full_tree" not in clone.__dict__
+    assert "_dense_cache" not in clone.__dict__
     a, b = domain.assess(q), clone.assess(q)
     assert list(a.verdict) == list(b.verdict) and list(a.nearest_measured) == list(b.nearest_measured)
 
