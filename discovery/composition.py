@@ -97,6 +97,7 @@ class Composition:
         return self.canonical
 
 
+@lru_cache(maxsize=1 << 16)  # alloys repeat the same few amounts (50, 25, 5, ...)
 def _format_percent(value: float) -> str:
     text = f"{round(value, CANONICAL_DECIMALS):.{CANONICAL_DECIMALS}f}".rstrip("0").rstrip(".")
     return text or "0"
@@ -128,6 +129,11 @@ FRACTION_TOLERANCE = 0.005
 _MAX_GROUP_CHOICES = 8  # ambiguous bracket groups resolved by trying both readings
 _TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d*)?|\.\d+)|([(\[{])|([)\]}])")
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+#: Formulas without brackets (``Cu47.5Zr47.5Al5``): element symbols, each with an optional amount.
+_SIMPLE_FORMULA = re.compile(rf"(?:[A-Z][a-z]?{_NUMBER}?)+")
+_SIMPLE_ITEM = re.compile(rf"([A-Z][a-z]?)({_NUMBER}?)")
+_PLAIN_ELEMENTS = ELEMENT_SYMBOLS - NOBLE_GASES - set(ISOTOPES)
 
 
 class _Group:
@@ -266,17 +272,27 @@ def _parse(raw: str, strict: bool, wt_percent: bool, field: str) -> tuple[tuple[
                                text=raw[:40] + "...", field=field)
     if raw.lower() in MISSING_VALUES:
         raise CompositionError("missing value, not a formula", text=raw, field=field)
-    tokens = _tokens(raw, field)
-    if not tokens:
-        raise CompositionError("empty composition", text=raw, field=field)
-    items, _ = _parse_items(tokens, 0, raw, field, None)
-    amounts = _read_amounts(items)
+    simple = _SIMPLE_FORMULA.fullmatch("".join(raw.split()))
+    pairs = _SIMPLE_ITEM.findall(simple.group(0)) if simple else None
+    if pairs and all(el in _PLAIN_ELEMENTS for el, _ in pairs):
+        # no brackets and only alloying elements: what the tokenizer and _read_amounts give,
+        # without them (most formulas; the general path names every kind of error)
+        amounts: dict[str, float] = {}
+        for el, number in pairs:
+            amounts[el] = amounts.get(el, 0.0) + (float(number) if number else 1.0)
+        explicit = any(number for _, number in pairs)
+    else:
+        tokens = _tokens(raw, field)
+        if not tokens:
+            raise CompositionError("empty composition", text=raw, field=field)
+        items, _ = _parse_items(tokens, 0, raw, field, None)
+        amounts = _read_amounts(items)
+        explicit = any(kind == "number" for kind, _, _ in tokens)
     if any(not math.isfinite(v) for v in amounts.values()):
         raise CompositionError("amount is not a finite number", text=raw, field=field)
     total = sum(amounts.values())
     if total <= 0:
         raise CompositionError("amounts sum to zero", text=raw, field=field)
-    explicit = any(kind == "number" for kind, _, _ in tokens)
     if strict and explicit and not _is_whole(total):
         unit = "wt.%" if wt_percent else "at.%"
         raise CompositionError(

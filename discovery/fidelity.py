@@ -68,12 +68,12 @@ class MDCorrectedModulus:
                 std[i] = np.sqrt(var_model * var_md / (var_model + var_md))
         return mean, std
 
-    def predict_properties(self, matrix: CompositionMatrix, *, base=None) -> dict:
+    def predict_properties(self, matrix: CompositionMatrix, *, base=None, stats=None) -> dict:
         """The base model's properties with E, G, K corrected where MD results exist."""
         from discovery.modulus import PROPERTY_NAMES
         from discovery.properties import Prediction
 
-        out = self.base.predict_properties(matrix, base=base)
+        out = self.base.predict_properties(matrix, base=base, stats=stats)
         for target, name in PROPERTY_NAMES.items():
             if target in self.bias_ and name in out:
                 mean, std = self.predict_target(matrix, target, base=base)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -187,9 +188,16 @@ def _single_threaded():
     """Pin OpenMP (HistGradientBoosting) and BLAS (MLP) pools to one thread. On a shared
     2-core machine their default pools spin-wait against other processes: HGB fit took
     14 s instead of 0.8 s, MLP 16 s instead of ~3 s. The matrices here are small."""
-    from threadpoolctl import threadpool_limits
+    return _threadpool_controller().limit(limits=1)
 
-    return threadpool_limits(limits=1)
+
+@lru_cache(maxsize=1)
+def _threadpool_controller():
+    # found once: threadpool_limits() scans the loaded libraries on every call (~7 ms, more
+    # than a property model's prediction on a few thousand rows)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _route_constraints(p: "GFAEnsemble", n_features: int) -> list[int] | None:
@@ -760,13 +768,33 @@ class GlassFormingModel:
         p_gfa = est.decision_function(X)
         return p_gfa, est.probability_from_decision(p_gfa)[None, :]
 
+    _score_block_rows = 2048  # rows per score_design call in _score_chunk
+
+    def _statistics_in(self, features: np.ndarray) -> np.ndarray | None:
+        """The element-statistics columns of :meth:`composition_features` (the property models
+        need them too), or None when its columns are not laid out as :attr:`feature_names` says."""
+        from discovery.features import STAT_FEATURE_NAMES
+
+        names, stat = self.feature_names, tuple(STAT_FEATURE_NAMES)
+        if len(names) != features.shape[1] + len(ROUTE_FEATURE_NAMES) or stat[0] not in names:
+            return None
+        j = names.index(stat[0])
+        return features[:, j : j + len(stat)] if names[j : j + len(stat)] == stat else None
+
     def _score_chunk(self, part: CompositionMatrix, part_routes):
         features, base = self.composition_features(part)
         X = np.hstack([features, route_features(part_routes, len(part))])
-        p_gfa, members = self.score_design(X)
+        # in row blocks that stay in cache across the tree members' trees (gradient boosting
+        # on a whole 25,000-row chunk of ~130 features ran ~3x slower, memory-bound)
+        step = self._score_block_rows
+        blocks = [self.score_design(X[s : s + step]) for s in range(0, max(len(X), 1), step)]
+        p_gfa = np.concatenate([b[0] for b in blocks])
+        members = np.concatenate([b[1] for b in blocks], axis=1)
         props = {}
-        for model in self.property_models():
-            props.update(model.predict_properties(part, base=base))
+        models = self.property_models()
+        stats = self._statistics_in(features) if models else None
+        for model in models:
+            props.update(model.predict_properties(part, base=base, stats=stats))
         youngs = props.get("youngs_modulus_gpa")
         nan = np.full(len(part), np.nan)
         e, e_std = (youngs.mean, youngs.std) if youngs is not None else (nan, nan.copy())
@@ -797,11 +825,9 @@ class GlassFormingModel:
             part_routes = routes if routes is None or isinstance(routes, str) else routes[start : start + len(part)]
             return self._score_chunk(part, part_routes)
 
-        from threadpoolctl import threadpool_limits
-
         # BLAS/OpenMP pools pinned to one thread: parallelism comes from n_jobs chunk threads
         # (idle pool threads spin-wait, which costs more than it gains on a shared 2-core box).
-        with threadpool_limits(limits=1):
+        with _single_threaded():
             if n_jobs > 1 and len(starts) > 1:
                 with warnings.catch_warnings():
                     # scikit-learn's forests warn that their inner joblib calls run outside sklearn's

@@ -16,6 +16,7 @@ is shown, never hidden.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +102,14 @@ def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, *, de
         scored = idx[ok]
         if len(scored):
             sub = matrix.take(np.flatnonzero(ok))
-            cols["composition"][scored] = np.array(sub.canonical_names(), dtype=object)
+            cols["composition"][scored] = np.array([comps[i].canonical for i in scored], dtype=object)
             # one chunk per thread: a prediction file is usually smaller than the proposer's chunks
             chunk = max(1000, -(-len(sub) // max(n_jobs, 1)))
-            s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs, chunk_size=chunk)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # the domain search (matrix products, k-d trees) releases the GIL: it runs beside the scoring threads
+                pending = pool.submit(gfa_model.assess_domain, sub) if domain and n_jobs > 1 else None
+                s = gfa_model.score(sub, groups[scored], n_jobs=n_jobs, chunk_size=chunk)
+                verdict = pending.result() if pending is not None else None
             cols["p_gfa"][scored] = s.p_gfa
             cols["glass_probability"][scored] = s.glass_probability
             cols["glass_probability_uncertainty"][scored] = s.uncertainty
@@ -116,7 +121,8 @@ def predict_rows(formulas: list[str], routes: list[str | None], gfa_model, *, de
                 out = "youngs_modulus_uncertainty_gpa" if name == "youngs_modulus_gpa" else f"{name}_uncertainty"
                 cols[name][scored] = pred.mean
                 cols[out][scored] = pred.std
-            verdict = gfa_model.assess_domain(sub) if domain else None
+            if domain and pending is None:
+                verdict = gfa_model.assess_domain(sub)
             if verdict is not None:
                 cols["domain"][scored] = verdict.verdict
                 cols["domain_reason"][scored] = verdict.reason

@@ -40,4 +40,5 @@ class GlassFormingLearner(GlassFormingScorer, Protocol):
 class PropertyPredictor(Protocol):
     """A property model: every property it knows as a mean, spread and members."""
 
-    def predict_properties(self, matrix: "CompositionMatrix", *, base=None) -> "dict[str, Prediction]": ...
+    def predict_properties(self, matrix: "CompositionMatrix", *, base=None,
+                           stats=None) -> "dict[str, Prediction]": ...

@@ -100,14 +100,17 @@ def property_data(values: dict[str, dict[str, float]], sources: dict[str, str] |
 # --------------------------------------------------------------------------- features
 
 
-def property_features(matrix: CompositionMatrix, feature_set: str, base: np.ndarray | None = None) -> np.ndarray:
+def property_features(matrix: CompositionMatrix, feature_set: str, base: np.ndarray | None = None,
+                      stats: np.ndarray | None = None) -> np.ndarray:
+    """Inputs of ``feature_set``; ``base`` and ``stats``: the matrix's base features and element
+    statistics when the caller has them (the GFA model computes both for the same chunk)."""
     from discovery.descriptors import base_features, element_statistics, rule_of_mixtures_all
 
     b = base_features(matrix) if base is None else np.asarray(base, dtype=float)
     if feature_set == "modulus":
         return np.hstack([b, rule_of_mixtures_all(matrix)])
     if feature_set == "composition":
-        return np.hstack([b, element_statistics(matrix)])
+        return np.hstack([b, element_statistics(matrix) if stats is None else stats])
     raise ValueError(f"feature_set must be one of {FEATURE_SETS}, got {feature_set!r}")
 
 
@@ -167,17 +170,20 @@ SEARCH_SPACES: dict[str, Callable[[Any], dict]] = {"poly": _poly_space, "lasso":
                                                    "et": _et_space, "gb": _gb_space, "mlp": _mlp_space}
 KNOWN_MEMBERS: tuple[str, ...] = tuple(SEARCH_SPACES)
 
+#: Tree counts: the fewest whose system-grouped CV errors match the larger ensembles' (RF 150
+#: trees, ET 50, GB 200 x 0.05 were within 1 % of these on every target, bench/NOTES.md): a
+#: prediction walks every tree, and these members are most of the time to score a candidate.
 DEFAULT_PARAMS: dict[str, Any] = {
     "poly_alpha": 10.0,
     "lasso_alpha": 0.1,
-    "rf_n_estimators": 150,
+    "rf_n_estimators": 60,
     "rf_min_samples_leaf": 2,
     "rf_max_features": 0.5,
-    "et_n_estimators": 50,
+    "et_n_estimators": 30,
     "et_min_samples_leaf": 3,
     "et_max_features": 0.5,
-    "gb_max_iter": 200,
-    "gb_learning_rate": 0.05,
+    "gb_max_iter": 60,
+    "gb_learning_rate": 0.15,
     "gb_max_leaf_nodes": 15,
     "gb_min_samples_leaf": 10,
     "mlp_width": 16,
@@ -224,6 +230,50 @@ def _back(values: np.ndarray, transform: str | None) -> np.ndarray:
     return 10.0 ** values if transform == "log10" else values
 
 
+#: Rows per prediction block. A forest or boosting member walks every row once per tree; with
+#: a block of inputs small enough to stay in cache across the trees, HistGradientBoosting
+#: predicts ~3.5x faster on the 127 composition features than on a 25,000-row chunk at once.
+_BLOCK_ROWS = 2048
+
+
+class _Inputs:
+    """A feature matrix prepared once for every target's members: the rows with finite inputs,
+    and (on first use) their float32 copy, the dtype scikit-learn's trees predict on."""
+
+    def __init__(self, X: np.ndarray):
+        X = np.asarray(X, dtype=float)
+        self.n = len(X)
+        self.ok = np.isfinite(X).all(axis=1)
+        self.X = X if self.ok.all() else X[self.ok]
+        self._x32 = None
+
+    @property
+    def x32(self) -> np.ndarray:
+        if self._x32 is None:
+            self._x32 = np.ascontiguousarray(self.X, dtype=np.float32)
+        return self._x32
+
+
+def _predict_member(model, inputs: _Inputs) -> np.ndarray:
+    """``model.predict`` on the finite rows, in blocks of :data:`_BLOCK_ROWS`. A forest's trees
+    are averaged here in their fitted order (exactly what ForestRegressor.predict sums),
+    without its per-tree joblib dispatch and input checks, which cost more than small trees."""
+    X, n, step = inputs.X, len(inputs.X), _BLOCK_ROWS
+    if isinstance(model, (RandomForestRegressor, ExtraTreesRegressor)) and model.n_outputs_ == 1:
+        x32, trees = inputs.x32, model.estimators_
+        out = np.empty(n)
+        for start in range(0, n, step):
+            xb = x32[start : start + step]
+            acc = np.zeros(len(xb))
+            for tree in trees:
+                acc += tree.predict(xb, check_input=False)
+            out[start : start + step] = acc / len(trees)
+        return out
+    if n <= step:
+        return model.predict(X)
+    return np.concatenate([model.predict(X[start : start + step]) for start in range(0, n, step)])
+
+
 class PropertyEnsemble:
     """Per target: member regressors on ``feature_set`` inputs, mean +/- spread.
 
@@ -252,8 +302,8 @@ class PropertyEnsemble:
         return {"targets": list(self.targets), "members": list(self.members), **DEFAULT_PARAMS, **self.params,
                 "random_state": self.random_state, "feature_set": self.feature_set, "transforms": self.transforms}
 
-    def features(self, matrix: CompositionMatrix, base=None) -> np.ndarray:
-        return property_features(matrix, self.feature_set, base)
+    def features(self, matrix: CompositionMatrix, base=None, stats=None) -> np.ndarray:
+        return property_features(matrix, self.feature_set, base, stats)
 
     def fit(self, data: PropertyData) -> "PropertyEnsemble":
         from discovery.models import _single_threaded
@@ -281,19 +331,20 @@ class PropertyEnsemble:
             raise ValueError(f"no target has {self.min_rows} or more measured compositions")
         return self
 
-    def member_predictions_from_features(self, X: np.ndarray, target: str) -> np.ndarray:
-        """(n_members, n) predictions in the target's unit; NaN rows where the inputs are undefined."""
+    def member_predictions_from_features(self, X, target: str) -> np.ndarray:
+        """(n_members, n) predictions in the target's unit; NaN rows where the inputs are undefined.
+        ``X``: a feature matrix, or the :class:`_Inputs` of one (shared by several targets)."""
+        inputs = X if isinstance(X, _Inputs) else _Inputs(X)
         models = self.models_.get(target)
-        out = np.full((len(self.members), len(X)), np.nan)
+        out = np.full((len(self.members), inputs.n), np.nan)
         if models is None:
             return out
-        ok = np.isfinite(X).all(axis=1)
-        if ok.any():
+        if inputs.ok.any():
             from discovery.models import _single_threaded
 
             with _single_threaded():
                 for k, name in enumerate(self.members):
-                    out[k, ok] = _back(models[name].predict(X[ok]), self.transforms.get(target))
+                    out[k, inputs.ok] = _back(_predict_member(models[name], inputs), self.transforms.get(target))
         return out
 
     def member_predictions(self, matrix: CompositionMatrix, target: str, *, base=None) -> np.ndarray:
@@ -308,14 +359,15 @@ class PropertyEnsemble:
     def predict(self, matrix: CompositionMatrix) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         from discovery.properties import ensemble_mean_spread
 
-        X = self.features(matrix)
+        X = _Inputs(self.features(matrix))
         return {t: ensemble_mean_spread(self.member_predictions_from_features(X, t)) for t in self.targets}
 
-    def predict_properties(self, matrix: CompositionMatrix, *, base=None) -> dict:
-        """{discovery.properties name: Prediction} of every fitted target and derived property."""
+    def predict_properties(self, matrix: CompositionMatrix, *, base=None, stats=None) -> dict:
+        """{discovery.properties name: Prediction} of every fitted target and derived property
+        (``base``, ``stats``: see :func:`property_features`)."""
         from discovery.properties import Prediction
 
-        X = self.features(matrix, base)
+        X = _Inputs(self.features(matrix, base, stats))
         members = {t: self.member_predictions_from_features(X, t) for t in self.targets if t in self.models_}
         out = {self.property_names.get(t, t): Prediction.from_members(m) for t, m in members.items()}
         for name, (op, *args) in self.derived.items():
