@@ -23,7 +23,8 @@ def _count(session, table, *where):
     return session.exec(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
-def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_server, local_ray):
+def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_server, local_ray, small_literature,
+                                       quick_training):
     from flows.campaign import campaign_flow
 
     engine = get_engine()
@@ -58,6 +59,9 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
         assert all(p.model_version_id == by_iter[p.iteration - 1] for p in proposals)
         # the retrained model saw the replayed outcomes, and none of the held-out literature rows
         assert versions[-1].train_size == versions[0].train_size + 10
+        # VITRIFY_TRAINING_LITERATURE_ROWS (the small_literature fixture): that many literature rows, recorded
+        assert versions[0].train_size == small_literature
+        assert all(v.training_set["literature_rows_limit"] == small_literature for v in versions)
         held_out_lit = _count(s, Outcome, Outcome.source == "literature")
         assert versions[0].train_size < held_out_lit
         # proposals only from the campaign's space

@@ -20,6 +20,7 @@ from db.local_postgres import free_port
 from db.models import Campaign, Job, ModelVersion, Outcome, Proposal
 from db.session import get_engine
 from local_cluster import stop_ray_processes, wait_http
+from shared_data import SMALL_LITERATURE_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,7 @@ def cluster(postgres_server, tmp_path_factory):
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
         VITRIFY_RETRAIN_CV="false",
+        VITRIFY_TRAINING_LITERATURE_ROWS=SMALL_LITERATURE_ROWS,
     )
     procs: list[subprocess.Popen] = []
     logs = root / "logs"

@@ -56,7 +56,7 @@ def database_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'vitrify.db'}"
 
 
-def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server):
+def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server, small_literature):
     env = _env(database_url, tmp_path)
     engine = get_engine(database_url)
     # the final (second) iteration proposes greedily: checked on its proposals below

@@ -20,7 +20,8 @@ HOLDOUT = ["Cu-Ti"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_resume_counts_the_interrupted_batch_once(use_database, binary_data_path, prefect_server, local_ray, monkeypatch):
+def test_resume_counts_the_interrupted_batch_once(use_database, binary_data_path, prefect_server, local_ray, monkeypatch,
+                                                  small_literature):
     from flows.campaign import campaign_flow
 
     monkeypatch.setenv("VITRIFY_RETRAIN_CV", "false")
