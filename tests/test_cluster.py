@@ -46,6 +46,7 @@ def cluster(postgres_server, tmp_path_factory):
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
         VITRIFY_RETRAIN_CV="false",
+        VITRIFY_OPTUNA_TRIALS="1",  # tuning and CV metrics are tested elsewhere; here the cluster's bookkeeping
         VITRIFY_TRAINING_LITERATURE_ROWS=SMALL_LITERATURE_ROWS,
     )
     procs: list[subprocess.Popen] = []
