@@ -150,6 +150,8 @@ def retrain_gfa(session: Session, campaign: Campaign, iteration: int):
                           for i in listed],
         "held_out_systems": list(config.holdout_systems),
     }
+    if settings.training_literature_rows is not None:
+        training_set["literature_rows_limit"] = settings.training_literature_rows
     new = _new_rows((lineage_parent.training_set or {}).get("by_source") if lineage_parent else None, by_source)
     reason = "first model of the campaign" if parent is None else (_trigger_text(new) or "training data changed")
     update = ModelUpdate("gfa-ensemble", "refit", None, lineage_parent.id if lineage_parent else None, reason,
@@ -328,8 +330,14 @@ def visible_labelled(session: Session, campaign: Campaign) -> LabelledSet:
 
 
 def training_data(session: Session, campaign: Campaign) -> LabelledSet:
-    """What the campaign may learn from, minus rows the featurizer has no element data for."""
+    """What the campaign may learn from, minus rows the featurizer has no element data for;
+    with ``VITRIFY_TRAINING_LITERATURE_ROWS`` set, a seeded sample of its literature rows."""
     from discovery.features import featurizable
+    from vitrify.settings import get_settings
 
     data = visible_labelled(session, campaign)
-    return data.subset(featurizable(data.matrix())) if len(data) else data
+    if not len(data):
+        return data
+    data = data.subset(featurizable(data.matrix()))
+    limit = get_settings().training_literature_rows
+    return data if limit is None else data.sample_literature(limit, seed=campaign_config(campaign).seed)

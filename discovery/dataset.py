@@ -68,6 +68,33 @@ class LabelledSet:
             None if self.weights is None else np.asarray(self.weights)[idx],
         )
 
+    def sample_literature(self, max_rows: int, *, seed: int) -> "LabelledSet":
+        """Every row that is not literature, and at most ``max_rows`` literature rows drawn
+        without replacement, stratified by (route, label) so the sample keeps the table's
+        class balance and route mix; rows stay in their order.
+
+        The draw depends only on the literature rows and ``seed``: a campaign that adds its
+        own results between retrains keeps training on the same sample.
+        """
+        sources = np.asarray(self.sources, dtype=object)
+        literature = np.flatnonzero(sources == "literature")
+        if len(literature) <= max_rows:
+            return self
+        strata: dict[tuple[str, int], list[int]] = {}
+        for i in literature:
+            strata.setdefault((str(self.routes[i]), int(self.labels[i])), []).append(int(i))
+        keys = sorted(strata)
+        exact = np.array([max_rows * len(strata[k]) / len(literature) for k in keys])
+        take = np.floor(exact).astype(int)
+        # largest remainders get the rows the floors left over (ties: the earlier stratum)
+        for j in np.argsort(-(exact - take), kind="stable")[: max_rows - int(take.sum())]:
+            take[j] += 1
+        rng = np.random.default_rng(seed)
+        keep = [np.flatnonzero(sources != "literature")]
+        for key, k in zip(keys, take):
+            keep.append(rng.choice(np.asarray(strata[key]), size=int(k), replace=False))
+        return self.subset(np.sort(np.concatenate(keep)))
+
     def content_hash(self) -> str:
         """sha256 over (canonical, route, label, source) rows in a stable order."""
         rows = sorted(zip(self.canonical, map(str, self.routes), map(int, self.labels), map(str, self.sources)))

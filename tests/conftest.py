@@ -71,6 +71,33 @@ def use_database(database_url, monkeypatch):
     reset_settings_cache()
 
 
+@pytest.fixture
+def small_literature(monkeypatch):
+    """Campaigns in this test train their GFA model on a seeded, stratified sample of the real
+    literature (VITRIFY_TRAINING_LITERATURE_ROWS; also for the CLI subprocesses it starts)."""
+    from shared_data import SMALL_LITERATURE_ROWS
+    from vitrify.settings import reset_settings_cache
+
+    monkeypatch.setenv("VITRIFY_TRAINING_LITERATURE_ROWS", SMALL_LITERATURE_ROWS)
+    reset_settings_cache()
+    yield int(SMALL_LITERATURE_ROWS)
+    reset_settings_cache()
+
+
+@pytest.fixture
+def quick_training(monkeypatch):
+    """One Optuna trial and no grouped CV at each retrain: a campaign's retrain is the slow step
+    of a flow test. Tuning is tested in test_tuning.py, the CV metrics a campaign records in
+    test_campaign_lab.py."""
+    from vitrify.settings import reset_settings_cache
+
+    monkeypatch.setenv("VITRIFY_OPTUNA_TRIALS", "1")
+    monkeypatch.setenv("VITRIFY_RETRAIN_CV", "false")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """Prefect's test harness: a real temporary API server for flow runs in this session."""

@@ -1,5 +1,6 @@
-"""End to end: a real Prefect flow run, real local Ray workers, a real database (both kinds),
-real SVM fits on the real Sun 2017 binary data."""
+"""End to end: a real Prefect flow run, real local Ray workers, a real SQLite database (the
+PostgreSQL campaign runs in test_cluster.py), real fits on the real Sun 2017 binary data; then
+the same campaign resumed as if its process had died before marking its last iteration done."""
 
 import json
 
@@ -23,7 +24,10 @@ def _count(session, table, *where):
     return session.exec(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
-def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_server, local_ray):
+# PostgreSQL: the same flow through a deployment, its rows checked the same way, in test_cluster.py
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_server, local_ray, small_literature,
+                                       quick_training):
     from flows.campaign import campaign_flow
 
     engine = get_engine()
@@ -58,6 +62,9 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
         assert all(p.model_version_id == by_iter[p.iteration - 1] for p in proposals)
         # the retrained model saw the replayed outcomes, and none of the held-out literature rows
         assert versions[-1].train_size == versions[0].train_size + 10
+        # VITRIFY_TRAINING_LITERATURE_ROWS (the small_literature fixture): that many literature rows, recorded
+        assert versions[0].train_size == small_literature
+        assert all(v.training_set["literature_rows_limit"] == small_literature for v in versions)
         held_out_lit = _count(s, Outcome, Outcome.source == "literature")
         assert versions[0].train_size < held_out_lit
         # proposals only from the campaign's space
@@ -96,3 +103,43 @@ def test_campaign_flow_links_every_row(use_database, binary_data_path, prefect_s
         assert (plots / f"campaign-{campaign_id}-{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # every report came back; the loop's wall time covers its work ("seconds" is rounded to 0.1 s)
     assert all(row["report_seconds"] > 0 and row["wall_seconds"] >= row["seconds"] - 0.05 for row in summary["iterations"])
+
+    # `vitrify campaign resume` (issue 16, defects 5 and 6) on this campaign: the process died after
+    # iteration 2 had proposed and ingested its batch, before it was marked done. The summary
+    # counts what the database holds, the interrupted batch once.
+    with session_scope(engine) as s:
+        campaign = s.get(Campaign, campaign_id)
+        campaign.iterations_done, campaign.status = 1, "running"
+    resumed = campaign_flow(campaign_id)
+    with Session(engine) as s:
+        glasses = s.exec(select(func.count()).select_from(Outcome).join(Job, Outcome.job_id == Job.id)
+                         .where(Job.campaign_id == campaign_id, Outcome.glass_label == 1, Outcome.is_current == True)  # noqa: E712
+                         ).scalar_one()
+        assert _count(s, Proposal, Proposal.campaign_id == campaign_id) == 10
+        # nothing new was measured: the resumed run retrained nothing
+        assert _count(s, ModelVersion, ModelVersion.campaign_id == campaign_id) == 3
+    assert (resumed["picks"], resumed["glasses_found"]) == (10, glasses)
+    assert resumed["iterations"][-1]["glasses_total"] == glasses
+    # the Prefect artifacts read at a glance: the batch with its outcomes and no always-empty
+    # column, no timing internals in the summary table, a described result card
+    with get_client(sync_client=True) as client:
+        rows = latest(f"campaign-{campaign_id}-batch").data
+        rows = json.loads(rows) if isinstance(rows, str) else rows
+        assert {r["outcome"] for r in rows} <= {"amorphous", "crystalline", "partially crystalline"} and len(rows) == 5
+        assert all(any(r[k] not in (None, "") for r in rows) for k in rows[0])  # modulus_GPa: no modulus model, no column
+        assert "modulus_GPa" not in rows[0]
+        table = latest(f"campaign-{campaign_id}-summary").data
+        table = json.loads(table) if isinstance(table, str) else table
+        assert not {"work_seconds", "fit_seconds", "wall_seconds", "report_seconds"} & set(table[0])
+        assert latest(f"campaign-{campaign_id}-result").description
+    # resuming it again: finished, one line, no Prefect; an unknown campaign likewise
+    from typer.testing import CliRunner
+
+    from vitrify.cli import app
+
+    for args, expected in ((["campaign", "resume", str(campaign_id)],
+                            f"campaign {campaign_id} already finished (2 of 2 iterations): use `vitrify campaign extend"),
+                           (["campaign", "resume", "99"], "no campaign 99")):
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 1 and expected in result.output, result.output
+        assert "Traceback" not in result.output and "prefect" not in result.output.lower()

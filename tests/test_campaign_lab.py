@@ -60,7 +60,7 @@ def _artifact(client, key):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the loop's SQL is tested on both elsewhere
 def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registered_modulus_model, prefect_server,
-                                                 local_ray, tmp_path, monkeypatch):
+                                                 local_ray, tmp_path, monkeypatch, small_literature):
     from agents.campaign_file import load_campaign_file
     from db.lab import submit_report
     from db.tokens import create_token
@@ -152,6 +152,7 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
         # the iteration line says which models were refitted
         assert "modulus v" in campaign.summary["iterations"][0]["models"]
         assert "GFA v" in campaign.summary["iterations"][0]["models"]
+        assert 0 < campaign.summary["iterations"][0]["cv_auc"] <= 1  # the retrain's grouped CV, in the iteration row
         second = s.exec(select(Proposal).where(Proposal.campaign_id == campaign_id, Proposal.iteration == 2)).scalars().all()
         assert len(second) == 6 and all(space.contains(s.get(CompositionRow, p.composition_id).canonical) for p in second)
         from db.queries import campaign_observations

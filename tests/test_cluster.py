@@ -20,6 +20,7 @@ from db.local_postgres import free_port
 from db.models import Campaign, Job, ModelVersion, Outcome, Proposal
 from db.session import get_engine
 from local_cluster import stop_ray_processes, wait_http
+from shared_data import SMALL_LITERATURE_ROWS
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,8 @@ def cluster(postgres_server, tmp_path_factory):
         RAY_USAGE_STATS_ENABLED="0",
         RAY_AUTH_MODE="disabled",
         VITRIFY_RETRAIN_CV="false",
+        VITRIFY_OPTUNA_TRIALS="1",  # tuning and CV metrics are tested elsewhere; here the cluster's bookkeeping
+        VITRIFY_TRAINING_LITERATURE_ROWS=SMALL_LITERATURE_ROWS,
     )
     procs: list[subprocess.Popen] = []
     logs = root / "logs"
@@ -134,11 +137,24 @@ def test_campaign_runs_through_the_deployment_on_the_cluster(cluster, deployed_r
         campaign = s.exec(select(Campaign)).scalars().one()
         assert campaign.status == "finished" and campaign.iterations_done == 2, deployed_run["worker"].stdout[-3000:]
         assert campaign.config["until"] == "07:00" and campaign.config["timezone"] == "Europe/Berlin"
-        assert s.exec(select(func.count()).select_from(Proposal)).scalar_one() == 8
+        proposals = s.exec(select(Proposal)).scalars().all()
+        assert len(proposals) == 8 and len({p.composition_id for p in proposals}) == 8  # never re-proposed
         jobs = s.exec(select(Job)).scalars().all()
         assert len(jobs) == 8 and {j.status for j in jobs} == {"succeeded"}
-        assert s.exec(select(func.count()).select_from(Outcome).where(Outcome.source == "replay")).scalar_one() == 8
-        assert s.exec(select(func.count()).select_from(ModelVersion)).scalar_one() == 3
+        assert {j.proposal_id for j in jobs} == {p.id for p in proposals}
+        outcomes = s.exec(select(Outcome).where(Outcome.job_id.in_([j.id for j in jobs]))).scalars().all()
+        assert len(outcomes) == 8 and {o.source for o in outcomes} == {"replay"}
+        assert campaign.summary["glasses_found"] == sum(o.glass_label for o in outcomes)
+        # one model per iteration; each proposal scored by the one trained before its iteration,
+        # the last trained on the replayed outcomes too, none of the held-out literature
+        versions = s.exec(select(ModelVersion).order_by(ModelVersion.id)).scalars().all()
+        assert [v.iteration for v in versions] == [0, 1, 2] and {v.campaign_id for v in versions} == {campaign.id}
+        by_iter = {v.iteration: v.id for v in versions}
+        assert all(p.model_version_id == by_iter[p.iteration - 1] for p in proposals)
+        assert versions[-1].train_size == versions[0].train_size + 8
+        from db.models import Composition
+
+        assert {s.get(Composition, p.composition_id).system for p in proposals} <= {"Cu-Ti", "Pd-Zr"}
 
     # Prefect's API: deployment with its schedule, a completed flow run, named tasks, artifacts
     from prefect.settings import PREFECT_API_URL, temporary_settings

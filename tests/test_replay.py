@@ -142,21 +142,9 @@ def small_pool_csv(tmp_path_factory, binary_data_path):
     return _write_pool(path, rows)
 
 
-@pytest.fixture
-def quick_training(monkeypatch):
-    """One Optuna trial and no per-retrain CV: a campaign's retrain is the slow step of a test."""
-    from vitrify.settings import reset_settings_cache
-
-    monkeypatch.setenv("VITRIFY_OPTUNA_TRIALS", "1")
-    monkeypatch.setenv("VITRIFY_RETRAIN_CV", "false")
-    reset_settings_cache()
-    yield
-    reset_settings_cache()
-
-
 @pytest.mark.slow
 def test_replay_is_the_campaign_same_batches_as_campaign_run(small_pool_csv, tmp_path, prefect_server, local_ray,
-                                                            quick_training, monkeypatch):
+                                                            quick_training, small_literature, monkeypatch):
     """`vitrify replay` and `vitrify campaign run` on the file `campaign init --replay` writes:
     the same seed, data and settings give the same batches (one road, not two)."""
     from sqlalchemy import select

@@ -30,6 +30,7 @@ def _env(database_url: str, tmp_path: Path) -> dict:
         VITRIFY_RAY_NUM_CPUS="1",
         PREFECT_LOGGING_LEVEL="INFO",
         VITRIFY_RETRAIN_CV="false",  # metrics are tested elsewhere; here only the bookkeeping matters
+        VITRIFY_OPTUNA_TRIALS="1",  # tuning likewise (test_tuning.py)
         PREFECT_API_URL=PREFECT_API_URL.value(),  # the session's Prefect test server
     )
     return env
@@ -52,11 +53,11 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str) -> N
 @pytest.fixture
 def database_url(tmp_path) -> str:
     """SQLite only: the resume path is the same code on PostgreSQL, whose campaign flow runs in
-    test_campaign.py and test_cluster.py; a PostgreSQL kill -9 run here cost three minutes of CI."""
+    test_cluster.py; a PostgreSQL kill -9 run here cost three minutes of CI."""
     return f"sqlite:///{tmp_path / 'vitrify.db'}"
 
 
-def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server):
+def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_server, small_literature):
     env = _env(database_url, tmp_path)
     engine = get_engine(database_url)
     # the final (second) iteration proposes greedily: checked on its proposals below

@@ -91,7 +91,8 @@ def test_uncovered_composition_is_not_simulable(engine, local_ray, tmp_path):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_campaign_with_simulation_enabled(use_database, binary_data_path, prefect_server, local_ray):
+def test_campaign_with_simulation_enabled(use_database, binary_data_path, prefect_server, local_ray, small_literature,
+                                    quick_training):
     from agents.config import AgentConfig, CampaignConfig, SpaceConfig
     from db.datasets import import_labelled_csv
     from db.migrate import upgrade

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     optuna_trials: int = Field(default=5, description="Optuna trials per retraining (studies continue across retrains).")
     optuna_timeout_s: float = Field(default=20.0, description="Wall-time budget of one retraining's Optuna search.")
     retrain_cv: bool = Field(default=True, description="Grouped-CV metrics at every retraining (costs ~2 extra fits).")
+    training_literature_rows: int | None = Field(
+        default=None, ge=100,
+        description="At most this many literature rows in a campaign's GFA training set: a sample stratified by "
+        "route and label, seeded by the campaign's seed (the campaign's own results are always kept). "
+        "Unset = all of them. For quick trial campaigns and the test suite: a retrain on the whole table "
+        "takes tens of seconds.",
+    )
     seed: int = 0
 
     @property
