@@ -208,6 +208,58 @@ def _route_constraints(p: "GFAEnsemble", n_features: int) -> list[int] | None:
     return [0] * (n_features - len(ROUTE_MONOTONIC)) + list(ROUTE_MONOTONIC)
 
 
+def _bin_thresholds(column: np.ndarray, max_bins: int) -> np.ndarray:
+    """scikit-learn's unweighted HistGradientBoosting bin edges of one column: midpoints of
+    the distinct values when there are at most ``max_bins``, else quantiles."""
+    distinct = np.unique(column)
+    if len(distinct) <= 1:
+        return np.zeros(0)
+    if len(distinct) <= max_bins:
+        return 0.5 * (distinct[1:] + distinct[:-1])
+    edges = np.percentile(column, np.linspace(0, 100, max_bins + 1)[1:-1], method="averaged_inverted_cdf")
+    return np.unique(edges)
+
+
+class PrebinnedGradientBoosting(ClassifierMixin, BaseEstimator):
+    """A HistGradientBoostingClassifier fitted on inputs binned up front.
+
+    With sample weights, scikit-learn (1.9) finds each column's bin edges by 254 weighted
+    percentile calls: a fit on 2,000 x 130 took 16 s instead of 0.6 s without weights, and a
+    campaign passes covariate-shift weights (discovery.shift) at every retrain. Binning here,
+    by the unweighted quantiles scikit-learn uses without weights, hands the booster at most
+    255 distinct values per column, which it bins by their midpoints at once. The weights
+    still weight every gradient; only the bin edges are unweighted. Monotone constraints
+    carry over (the binning is monotone).
+    """
+
+    def __init__(self, estimator=None, max_bins: int = 255):
+        self.estimator = estimator
+        self.max_bins = max_bins
+
+    def _binned(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        out = np.empty(X.shape, dtype=np.float32)
+        for j, edges in enumerate(self.thresholds_):
+            # bin i holds edges[i - 1] < x <= edges[i], as scikit-learn's own mapping
+            out[:, j] = np.searchsorted(edges, X[:, j], side="left")
+        return out
+
+    def fit(self, X, y, sample_weight=None):
+        X = np.asarray(X, dtype=float)
+        self.thresholds_ = [_bin_thresholds(X[:, j], int(self.max_bins)) for j in range(X.shape[1])]
+        base = self.estimator if self.estimator is not None else HistGradientBoostingClassifier()
+        self.estimator_ = clone(base).fit(self._binned(X), y, sample_weight=sample_weight)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.estimator_.predict_proba(self._binned(X))
+
+    def predict(self, X) -> np.ndarray:
+        return self.estimator_.predict(self._binned(X))
+
+
 def _member_estimator(name: str, p: "GFAEnsemble", n_features: int, copy: int = 0):
     seed = p.random_state + copy
     if name == "svm":
@@ -224,12 +276,10 @@ def _member_estimator(name: str, p: "GFAEnsemble", n_features: int, copy: int = 
                                       random_state=seed, n_jobs=1)
     if name == "gb":
         cst = _route_constraints(p, n_features)
-        return HistGradientBoostingClassifier(learning_rate=p.gb_learning_rate, max_iter=p.gb_max_iter,
-                                              max_leaf_nodes=p.gb_max_leaf_nodes,
-                                              min_samples_leaf=p.gb_min_samples_leaf,
-                                              max_features=p.gb_max_features,
-                                              l2_regularization=p.gb_l2_regularization, monotonic_cst=cst,
-                                              early_stopping=False, random_state=seed)
+        return PrebinnedGradientBoosting(HistGradientBoostingClassifier(
+            learning_rate=p.gb_learning_rate, max_iter=p.gb_max_iter, max_leaf_nodes=p.gb_max_leaf_nodes,
+            min_samples_leaf=p.gb_min_samples_leaf, max_features=p.gb_max_features,
+            l2_regularization=p.gb_l2_regularization, monotonic_cst=cst, early_stopping=False, random_state=seed))
     if name == "mlp":
         width = int(p.mlp_width)
         return MLPClassifier(hidden_layer_sizes=(width, max(width // 2, 2)), alpha=p.mlp_alpha,
