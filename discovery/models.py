@@ -453,15 +453,6 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
             return [f"gb{k}" for k in range(int(self.gb_members))]
         return [name]
 
-    @property
-    def related_feature_names(self) -> tuple[str, ...]:
-        """Names of the related-system evidence columns the tree members see (none without ``fraction_columns``)."""
-        from discovery.related import related_feature_names
-
-        if self.fraction_columns is None or not self.related_length_scales:
-            return ()
-        return related_feature_names(tuple(self.related_length_scales))
-
     def _tree_inputs(self, X: np.ndarray, Xs: np.ndarray) -> np.ndarray:
         """What the tree members see: the scaled design matrix with the related-system evidence
         (from the raw fraction columns) inserted before the route columns, so the route
