@@ -253,11 +253,49 @@ class PrebinnedGradientBoosting(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def booster_thresholds(self) -> list[np.ndarray]:
+        """Per column, the raw-input edges of the booster's own bins: the booster bins the
+        binned values by their midpoints, so its threshold between bins a and a + 1 is the
+        raw edge ``thresholds_[j][a]``. ``booster_bins(X)`` is then the booster's bin index."""
+        cached = getattr(self, "booster_thresholds_", None)
+        if cached is None:
+            mapper = self.estimator_._bin_mapper
+            cached = self.booster_thresholds_ = [
+                edges[np.floor(t).astype(int)] if len(t) else np.zeros(0)
+                for edges, t in zip(self.thresholds_, mapper.bin_thresholds_)]
+        return cached
+
+    def booster_bins(self, X) -> np.ndarray:
+        """(n, n_features) uint8: the bins the booster's trees compare against (its own
+        binning of the binned input, in one pass over the raw input)."""
+        X = np.asarray(X, dtype=float)
+        out = np.empty(X.shape, dtype=np.uint8)
+        for j, edges in enumerate(self.booster_thresholds()):
+            out[:, j] = np.searchsorted(edges, X[:, j], side="left")
+        return out
+
+    def predict_proba_binned(self, bins: np.ndarray) -> np.ndarray:
+        """predict_proba from :meth:`booster_bins` (uint8).
+
+        Exactly ``predict_proba(X)``: a tree sends a row left when its raw value is at most
+        the node's threshold, i.e. when its bin is at most the node's bin. Predicting on
+        the uint8 bins moves an eighth of the bytes of scikit-learn's float64 copy of the
+        input: ~3x faster on the proposer's chunks. (scikit-learn's predictors'
+        ``predict_binned``, as its fit uses for early stopping.)"""
+        h = self.estimator_
+        raw = np.zeros((len(bins), h.n_trees_per_iteration_), dtype=h._baseline_prediction.dtype, order="F")
+        raw += h._baseline_prediction
+        missing = h._bin_mapper.missing_values_bin_idx_
+        for per_iteration in h._predictors:
+            for k, predictor in enumerate(per_iteration):
+                raw[:, k] += predictor.predict_binned(bins, missing_values_bin_idx=missing, n_threads=1)
+        return h._loss.predict_proba(raw)
+
     def predict_proba(self, X) -> np.ndarray:
-        return self.estimator_.predict_proba(self._binned(X))
+        return self.predict_proba_binned(self.booster_bins(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.estimator_.predict(self._binned(X))
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 def _member_estimator(name: str, p: "GFAEnsemble", n_features: int, copy: int = 0):
@@ -487,6 +525,21 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
             out[m] = acc / k
         return out
 
+    def _boosting_members(self, models: list, Xt: np.ndarray) -> np.ndarray:
+        """(gb_members, n) glass probability of each boosting model. Fitted on the same
+        inputs, they share their bins: the input is binned once for all of them."""
+        shared = getattr(self, "gb_shared_bins_", None)
+        if shared is None:
+            first = models[0].booster_thresholds()
+            shared = self.gb_shared_bins_ = all(
+                len(m.booster_thresholds()) == len(first) and all(map(np.array_equal, m.booster_thresholds(), first))
+                for m in models[1:])
+        out = np.empty((len(models), len(Xt)))
+        bins = models[0].booster_bins(Xt) if shared else None
+        for i, m in enumerate(models):
+            out[i] = m.predict_proba_binned(bins if shared else m.booster_bins(Xt))[:, 1]
+        return out
+
     def member_probabilities(self, X, *, p_gfa: np.ndarray | None = None) -> np.ndarray:
         """(n_members, n) glass probabilities in ``member_names_`` order."""
         X = np.asarray(X, dtype=float)
@@ -507,7 +560,7 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
                 if name == "et":
                     rows.append(self._forest_members(est, Xt))
                 elif name == "gb":
-                    rows.append(np.vstack([m.predict_proba(Xt)[:, 1] for m in est]))
+                    rows.append(self._boosting_members(est, Xt))
                 else:
                     rows.append(est.predict_proba(Xt)[:, 1][None, :])
         return np.vstack(rows)

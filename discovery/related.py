@@ -146,10 +146,15 @@ class RelatedSystemEvidence:
             nearest = d2.argmin(axis=1)
             out[rows, 0] = np.sqrt(d2[np.arange(len(rows)), nearest])
             out[rows, 1] = labels[nearest]
+            # the kernel weights in float32: SIMD exp ~3x faster than float64 on the proposer's
+            # million-row grids, and the sums stay within ~1e-6 (relative) of float64's
+            d2 = d2.astype(np.float32)
+            labels32 = labels.astype(np.float32)
             for j, scale in enumerate(self.length_scales):
-                w = np.exp(d2 * (-0.5 / (scale * scale)))
-                total = w.sum(axis=1)
-                out[rows, 2 + 2 * j] = (w @ labels + 0.5) / (total + 1.0)
+                w = d2 * np.float32(-0.5 / (scale * scale))
+                np.exp(w, out=w)
+                total = w.sum(axis=1, dtype=np.float64)
+                out[rows, 2 + 2 * j] = ((w @ labels32).astype(np.float64) + 0.5) / (total + 1.0)
                 out[rows, 3 + 2 * j] = np.log1p(total)
         return out
 

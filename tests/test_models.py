@@ -282,3 +282,29 @@ def test_prebinned_boosting_is_sklearns_binning_and_weights_do_not_slow_it():
     weighted_s = time.perf_counter() - t0
     assert not np.allclose(weighted, plain)  # the weights still weight the fit
     assert weighted_s < 3 * unweighted_s + 0.5, (weighted_s, unweighted_s)
+
+
+def test_boosting_predicts_from_its_uint8_bins_exactly():
+    """Prediction bins the raw input once into the booster's own uint8 bins (shared by the
+    boosting members): the same probabilities as scikit-learn's float prediction of the
+    binned input, on values never seen in training and outside the training range too."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from discovery.models import PrebinnedGradientBoosting
+
+    data = binary_data()
+    X = GlassFormingModel(liquidus=liquidus_model()).design_matrix(data.matrix(), data.routes)
+    y = data.labels
+    rng = np.random.default_rng(1)
+    new = X[rng.choice(len(X), 500)] * rng.normal(1.0, 0.3, (500, X.shape[1]))
+    new[:5] = X.max(axis=0) + 1.0
+    new[5:10] = X.min(axis=0) - 1.0
+    kw = dict(max_iter=30, early_stopping=False, max_features=0.5)
+    plain = HistGradientBoostingClassifier(**kw, random_state=0).fit(X, y)
+    ours = [PrebinnedGradientBoosting(HistGradientBoostingClassifier(**kw, random_state=k)).fit(X, y)
+            for k in range(2)]
+    assert np.array_equal(ours[0].predict_proba(X), plain.predict_proba(X))
+    float_path = np.vstack([m.estimator_.predict_proba(m._binned(new))[:, 1] for m in ours])
+    assert np.array_equal(np.vstack([m.predict_proba(new)[:, 1] for m in ours]), float_path)
+    assert np.array_equal(GFAEnsemble()._boosting_members(ours, new), float_path)
+    assert ours[0].booster_bins(new).dtype == np.uint8
