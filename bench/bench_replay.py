@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", action="store_true", help="the tuning pools instead of the test pools")
     ap.add_argument("--quick", action="store_true", help="budget 60, 1 seed")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the best agent (greedy runs one)")
+    ap.add_argument("--every-agent-seeds", action="store_true", help="every agent runs --seeds seeds, greedy too")
     ap.add_argument("--pools", default=None, help="comma-separated subset of the pools")
     ap.add_argument("--agents", default="best,greedy", help=f"comma-separated, of: {', '.join(AGENTS)}")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vitrify-bench-replay")
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
         for label in args.agents.split(","):
             if args.tune and label == "greedy" and args.agents == "best,greedy":
                 continue  # the tuning pools compare the best preset's variants; greedy on request
-            seeds = 1 if args.quick or (label != "best" and not args.tune) else args.seeds
+            seeds = 1 if args.quick or (label != "best" and not args.tune and not args.every_agent_seeds) else args.seeds
             row = run(pool_name, label, budget=budget, batch=batch, seeds=seeds, out=args.out)
             rows.append(row)
             print(fmt(row), flush=True)

@@ -455,16 +455,8 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"unknown ensemble member(s) {sorted(unknown)}; known: {KNOWN_MEMBERS}")
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        self.scaler_ = StandardScaler().fit(X)
-        Xs = self.scaler_.transform(X)
+        Xs, Xt = self.fit_inputs(X, y)
         self.svm_cols_ = self._svm_cols(X.shape[1])
-        self.related_ = None
-        if self.fraction_columns is not None and self.related_length_scales:
-            from discovery.related import RelatedSystemEvidence
-
-            self.related_ = RelatedSystemEvidence(tuple(self.related_length_scales)).fit(
-                X[:, list(self.fraction_columns)], y)
-        Xt = self._tree_inputs(X, Xs)
         self.members_ = {}
         for name in names:
             with _single_threaded():
@@ -490,6 +482,26 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         if name == "gb" and int(self.gb_members) > 1:
             return [f"gb{k}" for k in range(int(self.gb_members))]
         return [name]
+
+    def fit_inputs(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        """Fit the scaler and the related-system evidence on (X, y); returns (scaled X, what
+        the tree members see). Hyperparameter tuning builds its folds' inputs with it, so a
+        tuned tree member saw the inputs it is used with."""
+        X = np.asarray(X, dtype=float)
+        self.scaler_ = StandardScaler().fit(X)
+        Xs = self.scaler_.transform(X)
+        self.related_ = None
+        if self.fraction_columns is not None and self.related_length_scales:
+            from discovery.related import RelatedSystemEvidence
+
+            self.related_ = RelatedSystemEvidence(tuple(self.related_length_scales)).fit(
+                X[:, list(self.fraction_columns)], np.asarray(y, dtype=int))
+        return Xs, self._tree_inputs(X, Xs)
+
+    def tree_inputs(self, X) -> np.ndarray:
+        """What the fitted tree members see for a design matrix ``X``."""
+        X = np.asarray(X, dtype=float)
+        return self._tree_inputs(X, self.transform_inputs(X))
 
     def _tree_inputs(self, X: np.ndarray, Xs: np.ndarray) -> np.ndarray:
         """What the tree members see: the scaled design matrix with the related-system evidence

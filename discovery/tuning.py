@@ -33,7 +33,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
 from discovery.dataset import LabelledSet
 
@@ -162,6 +161,33 @@ def _member_score(est, name: str, Xs: np.ndarray) -> np.ndarray:
     return est.predict_proba(Xs)[:, 1]
 
 
+def tuning_folds(X: np.ndarray, y: np.ndarray, groups: Sequence[str], member: str, params: dict, *,
+                 n_splits: int = 3, seed: int = 0, sample_weight: np.ndarray | None = None) -> list[tuple]:
+    """System-grouped folds (X_train, y_train, X_test, y_test, w_train) of what ``member`` sees
+    inside the ensemble: the SVM its scaled columns (``X`` is already its columns); a tree
+    member the scaled design matrix with the related-system evidence of the fold's training
+    rows when ``params`` name the ``fraction_columns`` (GFAEnsemble.fit_inputs)."""
+    from discovery.evaluation import grouped_splits
+    from discovery.models import GFAEnsemble
+
+    y = np.asarray(y, dtype=int)
+    accepted = set(GFAEnsemble().get_params())
+    shaper_params = {k: v for k, v in params.items() if k in accepted}
+    if member == "svm":
+        shaper_params["fraction_columns"] = None
+    folds = []
+    for train, test in grouped_splits(groups, n_splits, seed):
+        if len(set(y[train].tolist())) < 2 or len(set(y[test].tolist())) < 2:
+            continue
+        shaper = GFAEnsemble(**shaper_params)
+        Xs_train, Xt_train = shaper.fit_inputs(X[train], y[train])
+        tree = member != "svm"
+        folds.append((Xt_train if tree else Xs_train, y[train],
+                      shaper.tree_inputs(X[test]) if tree else shaper.transform_inputs(X[test]), y[test],
+                      None if sample_weight is None else sample_weight[train]))
+    return folds
+
+
 def tune_gfa_member(
     X: np.ndarray,
     y: np.ndarray,
@@ -187,23 +213,15 @@ def tune_gfa_member(
     """
     import optuna
 
-    from discovery.evaluation import grouped_splits
     from discovery.models import _single_threaded, member_estimator
 
     if member not in GFA_SEARCH_SPACES:
         raise ValueError(f"unknown member {member!r}; known: {sorted(GFA_SEARCH_SPACES)}")
     y = np.asarray(y, dtype=int)
-    splits = grouped_splits(groups, n_splits, seed)
-    folds = []
-    for train, test in splits:
-        if len(set(y[train].tolist())) < 2 or len(set(y[test].tolist())) < 2:
-            continue
-        scaler = StandardScaler().fit(X[train])
-        folds.append((scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test],
-                      None if sample_weight is None else sample_weight[train]))
+    base = dict(base_params or {})
+    folds = tuning_folds(X, y, groups, member, base, n_splits=n_splits, seed=seed, sample_weight=sample_weight)
     study = open_study(study_name, storage, direction="maximize", seed=seed)
     space = GFA_SEARCH_SPACES[member]
-    base = dict(base_params or {})
     if member == "svm":
         base["calibration_folds"] = 0  # only the ranking (ROC-AUC) matters while tuning
 
@@ -211,7 +229,7 @@ def tune_gfa_member(
         params = {**base, **space(trial)}
         aucs = []
         for step, (Xtr, ytr, Xte, yte, w) in enumerate(folds):
-            est = member_estimator(member, params, X.shape[1])
+            est = member_estimator(member, params, Xtr.shape[1])
             with _single_threaded():
                 est.fit(Xtr, ytr, sample_weight=w)
                 score = _member_score(est, member, Xte)
@@ -335,7 +353,8 @@ def train_gfa_model(
     weights = None if clean.weights is None else np.asarray(clean.weights, dtype=float)
     own = np.asarray(clean.sources, dtype=object) != "literature"  # the SVM subsample keeps a campaign's results
 
-    params: dict = {"random_state": seed, **(base_params or {})}
+    # the tree members are tuned on the inputs they get in the ensemble (evidence included)
+    params: dict = {"random_state": seed, "fraction_columns": template.fraction_columns(), **(base_params or {})}
     studies = {}
     study_info = {}
     tune_started = time.perf_counter()
@@ -368,7 +387,6 @@ def train_gfa_model(
     tune_seconds = time.perf_counter() - tune_started
 
     params["svm_columns"] = tuple(int(c) for c in svm_cols)
-    params["fraction_columns"] = template.fraction_columns()
     model = GlassFormingModel(GFAEnsemble(**params), liquidus=template.liquidus, modulus_model=modulus_model,
                               bulk_model=bulk_model)
     metrics: dict = {}

@@ -96,3 +96,37 @@ def test_in_memory_study_without_storage():
     study = open_study("scratch", None, direction="minimize", seed=1)
     study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.2) ** 2, n_trials=4)
     assert len(study.trials) == 4
+
+
+def test_tree_members_are_tuned_on_the_inputs_they_get_in_the_ensemble():
+    """A tuned boosting or extra-trees member sees in its folds what it sees in the ensemble:
+    the design matrix with the related-system evidence, computed from the fold's training
+    rows only (the held-out systems' own labels never reach their evidence)."""
+    from discovery.models import GFAEnsemble, GlassFormingModel
+    from discovery.related import related_feature_names
+    from discovery.tuning import tuning_folds
+
+    data = small_data()
+    model = GlassFormingModel(liquidus=liquidus_model())
+    X = model.design_matrix(data.matrix(), data.routes)
+    params = {"fraction_columns": model.fraction_columns()}
+    folds = tuning_folds(X, data.labels, data.systems, "gb", params, n_splits=3)
+    assert len(folds) == 3
+    Xtr, ytr, Xte, yte, _ = folds[0]
+    n_evidence = len(related_feature_names())
+    assert Xtr.shape[1] == Xte.shape[1] == X.shape[1] + n_evidence
+    ens = GFAEnsemble(members=("svm", "gb"), gb_members=1, gb_max_iter=5, **params).fit(X, data.labels)
+    assert ens.members_["gb"][0].n_features_in_ == Xtr.shape[1]
+    # flipping the held-out fold's labels changes nothing in its evidence
+    from discovery.evaluation import grouped_splits
+
+    train, test = next(s for s in grouped_splits(data.systems, 3, 0))
+    flipped = data.labels.copy()
+    flipped[test] = 1 - flipped[test]
+    again = tuning_folds(X, flipped, data.systems, "gb", params, n_splits=3)[0]
+    assert np.array_equal(again[2], Xte)
+    svm_fold = tuning_folds(X[:, list(model.svm_columns())], data.labels, data.systems, "svm", params)[0]
+    assert svm_fold[0].shape[1] == len(model.svm_columns())
+    study = tune_gfa_member(X, data.labels, data.systems, "gb", n_trials=1, timeout_s=60, storage=None,
+                            study_name="gb-evidence", base_params={**params, "gb_max_iter": 10})
+    assert study.best_value > 0.5
