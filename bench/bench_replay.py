@@ -111,6 +111,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", action="store_true", help="the tuning pools instead of the test pools")
     ap.add_argument("--quick", action="store_true", help="budget 60, 1 seed")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the best agent (greedy runs one)")
+    ap.add_argument("--budget", type=int, default=None,
+                    help="picks per replay (default 200, --quick 60); the first picks do not depend on it "
+                         "(only the last batch is greedy in the ucb preset): --budget 60 measures found@40")
     ap.add_argument("--every-agent-seeds", action="store_true", help="every agent runs --seeds seeds, greedy too")
     ap.add_argument("--pools", default=None, help="comma-separated subset of the pools")
     ap.add_argument("--agents", default="best,greedy", help=f"comma-separated, of: {', '.join(AGENTS)}")
@@ -119,6 +122,7 @@ def main(argv=None) -> int:
     quiet_third_party_defaults()
     pools = args.pools.split(",") if args.pools else (TUNE_POOLS if args.tune else TEST_POOLS)
     budget, batch = (60, 20) if args.quick else (200, 20)
+    budget = args.budget or budget
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     print(HEADER, flush=True)

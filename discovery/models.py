@@ -249,6 +249,7 @@ class PrebinnedGradientBoosting(ClassifierMixin, BaseEstimator):
         self.thresholds_ = [_bin_thresholds(X[:, j], int(self.max_bins)) for j in range(X.shape[1])]
         base = self.estimator if self.estimator is not None else HistGradientBoostingClassifier()
         self.estimator_ = clone(base).fit(self._binned(X), y, sample_weight=sample_weight)
+        self.booster_thresholds_ = None  # of this fit: built on first prediction
         self.classes_ = self.estimator_.classes_
         self.n_features_in_ = X.shape[1]
         return self
@@ -457,6 +458,7 @@ class GFAEnsemble(ClassifierMixin, BaseEstimator):
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         Xs, Xt = self.fit_inputs(X, y)
         self.svm_cols_ = self._svm_cols(X.shape[1])
+        self.gb_shared_bins_ = None  # of this fit: checked on first prediction
         self.members_ = {}
         for name in names:
             with _single_threaded():

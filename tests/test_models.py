@@ -308,3 +308,5 @@ def test_boosting_predicts_from_its_uint8_bins_exactly():
     assert np.array_equal(np.vstack([m.predict_proba(new)[:, 1] for m in ours]), float_path)
     assert np.array_equal(GFAEnsemble()._boosting_members(ours, new), float_path)
     assert ours[0].booster_bins(new).dtype == np.uint8
+    refit = ours[0].fit(new, (new[:, 0] > np.median(new[:, 0])).astype(int))  # other data, other bins
+    assert np.array_equal(refit.predict_proba(X), refit.estimator_.predict_proba(refit._binned(X)))
