@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     if not args.tune:
         best = {r["pool"]: r for r in rows if r["agent"] == "best"}
         greedy = {r["pool"]: r for r in rows if r["agent"] == "greedy"}
-        for name, r in best.items():
+        for name, r in best.items() if budget == 200 else ():  # the previous numbers are found@200
             prev = (r["previous"] or (None, None))[1]
             verdict = "-" if prev is None else ("MET" if r["found"] >= prev else "MISSED")
             print(f"{name}: best {r['found']:.1f} vs previous {prev} -> {verdict}")
