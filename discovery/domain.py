@@ -31,6 +31,7 @@ from discovery.composition import CompositionMatrix
 NEAR_AT_PCT = 5.0
 FAR_AT_PCT = 15.0
 _TREE_FROM = 256  # queries of one element set from which a k-d tree pays
+_RERANK = 1e-5  # float32 distance margin re-ranked in float64 (_nearest_full)
 
 
 @dataclass
@@ -109,14 +110,16 @@ class TrainingDomain:
         state.pop("_dense_cache", None)  # rebuilt on first use; kept out of model artifacts
         return state
 
-    def _dense(self) -> tuple[np.ndarray, np.ndarray]:
-        """(dense training fractions, half their squared norms), built once per process. The
-        norms are those of the stored (float32-rounded) fractions: norms of the unrounded
-        ones made near-ties (0.01 at.%) pick the farther row."""
+    def _dense(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(dense training fractions, half their squared norms, both again in float32), built
+        once per process. The norms are those of the stored (float32-rounded) fractions: norms
+        of the unrounded ones made near-ties (0.01 at.%) pick the farther row."""
         cached = getattr(self, "_dense_cache", None)
         if cached is None:
             t = self.fractions.toarray().astype(np.float64)
-            cached = self._dense_cache = (t, 0.5 * np.einsum("ij,ij->i", t, t))
+            half_sq = 0.5 * np.einsum("ij,ij->i", t, t)
+            cached = self._dense_cache = (t, half_sq, np.ascontiguousarray(t, dtype=np.float32),
+                                          half_sq.astype(np.float32))
         return cached
 
     def _nearest_full(self, matrix: CompositionMatrix, rows: np.ndarray, block: int = 256):
@@ -134,13 +137,29 @@ class TrainingDomain:
         q = np.zeros((len(rows), len(self.elements)))
         q[:, [index[matrix.elements[j]] for j in cols]] = q_all[:, cols]
         outside = q_all.sum(axis=1) - q.sum(axis=1)  # the share on elements no training row holds
-        t, half_sq = self._dense()
+        t, half_sq, t32, half_sq32 = self._dense()
+        q32 = q.astype(np.float32)
         best = np.empty(len(rows), dtype=int)
         for start in range(0, len(rows), block):
-            # argmin |q - t|^2 = argmin (|t|^2 / 2 - q.t): one product and one pass per block
-            d = q[start:start + block] @ t.T
-            np.subtract(half_sq, d, out=d)
-            best[start:start + block] = np.argmin(d, axis=1)
+            # argmin |q - t|^2 = argmin (|t|^2 / 2 - q.t): one product and one pass per block,
+            # in float32 (half the memory traffic of the block's distances, which is what this
+            # costs); rows within _RERANK of the float32 minimum are re-ranked in float64, so
+            # the answer is the float64 one (float32 errors here are ~1e-7)
+            d = q32[start:start + block] @ t32.T
+            np.subtract(half_sq32, d, out=d)
+            b = np.argmin(d, axis=1)
+            close = d <= (d[np.arange(len(b)), b] + _RERANK)[:, None]
+            tied = np.flatnonzero(np.count_nonzero(close, axis=1) > 1)
+            if len(tied):
+                r, c = np.nonzero(close[tied])
+                r = tied[r]
+                exact = half_sq[c] - np.einsum("ij,ij->i", q[start + r], t[c])
+                order = np.lexsort((c, exact, r))  # per row: smallest exact value, then lowest index
+                r, c = r[order], c[order]
+                first = np.ones(len(r), dtype=bool)
+                first[1:] = r[1:] != r[:-1]
+                b[r[first]] = c[first]
+            best[start:start + block] = b
         # as in _nearest: over the query's own elements, plus what the training row holds elsewhere
         tb = t[best]
         mine = q > 0

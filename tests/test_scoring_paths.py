@@ -111,6 +111,21 @@ def test_domain_search_finds_the_exact_nearest_training_composition():
                 row[index[q.elements[j]]] = q.fractions[r, j] / q.fractions[r].sum()
         d2 = ((t - row) ** 2).sum(axis=1)
         assert d2[best[r]] <= d2.min() + 1e-12, picked[r]
+    # near-ties: midpoints of close training pairs, moved 1e-5 at.% toward one of them, where
+    # float32 distances alone cannot tell the two apart
+    close = []
+    for a in rng.choice(len(t), 400, replace=False):
+        d2 = ((t - t[a]) ** 2).sum(axis=1)
+        d2[a] = np.inf
+        b = int(np.argmin(d2))
+        if 0 < d2[b] < 1e-3:
+            close.append(0.5 * (t[a] + t[b]) + 1e-7 * (t[a] - t[b]) / np.sqrt(d2[b]))
+    assert len(close) > 20
+    ties = CompositionMatrix(domain.elements, np.array(close))
+    best, _ = domain._nearest_full(ties, np.arange(len(ties)))
+    for r in range(len(ties)):
+        d2 = ((t - ties.fractions[r] / ties.fractions[r].sum()) ** 2).sum(axis=1)
+        assert d2[best[r]] <= d2.min() + 1e-15, r
     # a stored domain carries no dense copy; a loaded one builds it again
     domain.assess(q)
     clone = pickle.loads(pickle.dumps(domain))
