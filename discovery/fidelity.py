@@ -55,29 +55,45 @@ class MDCorrectedModulus:
         mean, std = self.base.predict_target(matrix, target, base=base)
         if target not in self.bias_:
             return mean, std
-        mean, std = mean.copy(), std.copy()
-        simulated = set(self.md_values)
-        names = matrix.canonical_names()
-        for i, name in enumerate(names):
-            if name in simulated and self.md_values[name].get(target) is not None and np.isfinite(mean[i]):
-                corrected = self.md_values[name][target] - self.bias_[target]
-                var_md = max(self.bias_std_[target], 1e-6) ** 2
-                var_model = max(std[i], 1e-6) ** 2
-                w = var_model / (var_model + var_md)
-                mean[i] = (1 - w) * mean[i] + w * corrected
-                std[i] = np.sqrt(var_model * var_md / (var_model + var_md))
+        mean, std, _ = self._fuse(matrix.canonical_names(), target, mean, std, None)
         return mean, std
 
+    def _fuse(self, names: list[str], target: str, mean: np.ndarray, std: np.ndarray,
+              members: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Inverse-variance fusion of the model's (mean, std) with the bias-corrected MD value
+        at every simulated composition. The ensemble members of a fused column are moved and
+        shrunk to the fused mean and spread, so Thompson sampling and hypervolume improvement
+        keep drawing from members (other columns' members are left as they are)."""
+        mean, std = mean.copy(), std.copy()
+        members = None if members is None else members.copy()
+        for i, name in enumerate(names):
+            md = self.md_values.get(name)
+            if md is None or md.get(target) is None or not np.isfinite(mean[i]):
+                continue
+            corrected = md[target] - self.bias_[target]
+            var_md = max(self.bias_std_[target], 1e-6) ** 2
+            var_model = max(std[i], 1e-6) ** 2
+            w = var_model / (var_model + var_md)
+            fused_mean = (1 - w) * mean[i] + w * corrected
+            fused_std = np.sqrt(var_model * var_md / (var_model + var_md))
+            if members is not None:
+                members[:, i] = fused_mean + (members[:, i] - mean[i]) * (fused_std / max(std[i], 1e-6))
+            mean[i], std[i] = fused_mean, fused_std
+        return mean, std, members
+
     def predict_properties(self, matrix: CompositionMatrix, *, base=None, stats=None) -> dict:
-        """The base model's properties with E, G, K corrected where MD results exist."""
+        """The base model's properties with E, G, K corrected where MD results exist (the
+        base model's predictions are reused, not computed again)."""
         from discovery.modulus import PROPERTY_NAMES
         from discovery.properties import Prediction
 
         out = self.base.predict_properties(matrix, base=base, stats=stats)
+        names = None
         for target, name in PROPERTY_NAMES.items():
             if target in self.bias_ and name in out:
-                mean, std = self.predict_target(matrix, target, base=base)
-                out[name] = Prediction(mean, std, None)
+                names = matrix.canonical_names() if names is None else names
+                pred = out[name]
+                out[name] = Prediction(*self._fuse(names, target, pred.mean, pred.std, pred.members))
         return out
 
     def descriptor(self, canonical: str) -> dict[str, float]:

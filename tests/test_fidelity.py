@@ -42,3 +42,47 @@ def test_too_few_simulations_leave_the_model_alone():
     model = MDCorrectedModulus(base, {"Cu50Zr50": {"E": 60.0}}).fit()
     query = CompositionMatrix.from_formulas(["Cu50Zr50"])
     assert model.predict_target(query)[0][0] == base.predict_target(query)[0][0]
+
+
+class RuleOfMixturesEnsemble(RuleOfMixtures):
+    """Five members: the rule of mixtures shifted by -10..+10 GPa (synthetic spread)."""
+
+    calls = 0
+
+    def predict_target(self, matrix, target="E", *, base=None):
+        members = self._members(matrix, target)
+        return members.mean(axis=0), members.std(axis=0)
+
+    def _members(self, matrix, target):
+        return rule_of_mixtures(matrix, target)[None, :] + np.linspace(-10, 10, 5)[:, None]
+
+    def predict_properties(self, matrix, *, base=None, stats=None):
+        from discovery.properties import Prediction
+
+        self.calls += 1
+        return {"youngs_modulus_gpa": Prediction.from_members(self._members(matrix, "E"))}
+
+
+def test_md_fused_properties_keep_their_members_and_reuse_the_base_prediction(monkeypatch):
+    base = RuleOfMixturesEnsemble()
+    simulated = ["Cu50Zr50", "Cu64Zr36", "Cu40Zr60", "Al10Cu45Zr45"]
+    rom = rule_of_mixtures(CompositionMatrix.from_formulas(simulated), "E")
+    md = {name: {"E": float(e - 20 + d)} for name, e, d in zip(simulated, rom, [2, -2, 1, -1])}
+    model = MDCorrectedModulus(base, md).fit()
+    query = CompositionMatrix.from_formulas(["Cu50Zr50", "Cu20Zr80"])
+    mean, std = model.predict_target(query, "E")
+
+    def no_second_prediction(*args, **kwargs):
+        raise AssertionError("predict_properties must not predict the base model twice")
+
+    monkeypatch.setattr(base, "predict_target", no_second_prediction)
+    pred = model.predict_properties(query)["youngs_modulus_gpa"]
+    assert base.calls == 1
+    np.testing.assert_allclose(pred.mean, mean)
+    np.testing.assert_allclose(pred.std, std)
+    # members drawn by Thompson sampling / hypervolume improvement: the fused distribution
+    # at the simulated composition, the base ensemble's elsewhere
+    assert pred.members is not None and pred.members.shape == (5, 2)
+    np.testing.assert_allclose(pred.members.mean(axis=0), mean)
+    np.testing.assert_allclose(pred.members.std(axis=0), std)
+    np.testing.assert_array_equal(pred.members[:, 1], base._members(query, "E")[:, 1])
