@@ -89,6 +89,7 @@ class RelatedSystemEvidence:
                 posting.setdefault(e, set()).add(k)
         self.posting_ = posting
         self._cache: dict[tuple[int, ...], tuple] = {}
+        self._stacked_cache = None  # a refit drops the previous fit's rows
         return self
 
     def _related(self, system: tuple[int, ...]):
@@ -108,16 +109,11 @@ class RelatedSystemEvidence:
         if not related:
             out = None
         else:
-            cols = sorted(set(system).union(*(self.systems_[k] for k in related)))
-            where = {c: j for j, c in enumerate(cols)}
-            blocks, labels = [], []
-            for k in sorted(related):
-                sub, y = self.rows_[k]
-                block = np.zeros((len(y), len(cols)))
-                block[:, [where[c] for c in self.systems_[k]]] = sub
-                blocks.append(block)
-                labels.append(y)
-            out = (cols, np.vstack(blocks), np.concatenate(labels))
+            ks = sorted(related)
+            full, labels, starts = self._stacked()
+            rows = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in ks])
+            cols = sorted(set(system).union(*(self.systems_[k] for k in ks)))
+            out = (cols, full[np.ix_(rows, cols)], labels[rows])
         if len(self._cache) < 100_000:
             self._cache[system] = out
         return out
@@ -158,7 +154,23 @@ class RelatedSystemEvidence:
                 out[rows, 3 + 2 * j] = np.log1p(total)
         return out
 
+    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(every training row's fractions over all columns, labels, first row of each system),
+        systems in fitted order; built once per process from ``rows_``, so that a system's
+        related records are gathered by one fancy index instead of one block per system."""
+        cached = getattr(self, "_stacked_cache", None)
+        if cached is None:
+            sizes = np.array([len(y) for _, y in self.rows_], dtype=int)
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            full = np.zeros((int(starts[-1]), self.n_columns_))
+            for k, (sub, _) in enumerate(self.rows_):
+                full[starts[k]:starts[k + 1], list(self.systems_[k])] = sub
+            labels = np.concatenate([y for _, y in self.rows_]) if self.rows_ else np.zeros(0)
+            cached = self._stacked_cache = (full, labels, starts)
+        return cached
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_cache"] = {}  # rebuilt on demand; a pickled model stays small
+        state.pop("_stacked_cache", None)
         return state

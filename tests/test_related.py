@@ -46,6 +46,18 @@ def test_evidence_shrinks_to_one_half_where_it_is_thin():
     assert ev["related_glass_3at"][1] == 0.5  # 60 at.% away: no evidence at the 3 at.% scale
 
 
+def test_a_refit_forgets_the_previous_fit_and_a_pickle_gives_the_same_evidence():
+    import pickle
+
+    query = _fractions(["Cu45Zr45Al10", "Cu50Zr50", "Ni60Nb35Ta5"])
+    model = RelatedSystemEvidence().fit(_fractions(["Cu50Zr50", "Cu60Zr40Ti0.5", "Ni60Nb40"]), [1, 1, 0])
+    model.transform(query)
+    model.fit(_fractions(["Cu50Zr50", "Ni60Nb40", "Cu20Zr20Al60"]), [0, 1, 0])
+    fresh = RelatedSystemEvidence().fit(_fractions(["Cu50Zr50", "Ni60Nb40", "Cu20Zr20Al60"]), [0, 1, 0])
+    np.testing.assert_array_equal(model.transform(query), fresh.transform(query))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).transform(query), fresh.transform(query))
+
+
 def test_fractions_cover_the_shipped_literature_and_ignore_unlisted_elements():
     from discovery.literature import load_literature
 
