@@ -105,3 +105,25 @@ def test_gpl_data_ship_with_their_licence():
     assert "Version 3" in (folder / "LICENSE-GPL-3.0.txt").read_text()
     provenance = (folder / "PROVENANCE.md").read_text()
     assert "GPL v3" in provenance and "Xiong" in provenance
+
+
+def test_an_mlp_stopped_at_its_iteration_budget_does_not_warn_the_user():
+    """Tuning tries wide, weakly regularized MLPs; L-BFGS stopping at its budget is expected,
+    and scikit-learn's ConvergenceWarning leaked onto `vitrify model train`'s terminal."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from discovery.regressors import fit_member
+
+    model = ModulusEnsemble()
+    d = data()
+    X = model.features(d.matrix)
+    y = d.targets["K"]
+    ok = np.isfinite(y) & np.isfinite(X).all(axis=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = fit_member("mlp", {"mlp_width": 64, "mlp_alpha": 0.01}, 0, X[ok], y[ok])
+    assert reg.regressor_[-1].n_iter_ == 2000  # the budget was reached: this fit did not converge
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert np.isfinite(reg.predict(X[ok][:5])).all()
