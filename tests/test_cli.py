@@ -57,3 +57,15 @@ def test_db_import_rejects_a_truncated_csv_whole(use_database, tmp_path):
     res = runner.invoke(app, ["db", "import", str(bad)])
     assert res.exit_code == 1 and "row 3" in res.output
     assert _outcomes() == 0
+
+
+def test_predict_reads_the_route_from_a_processing_or_a_route_column(tmp_path):
+    from vitrify.cli_model import _read_predict_csv
+
+    routes = tmp_path / "routes.csv"
+    routes.write_text("formula,route,family\nPd40Ni40P20,casting,Pd\nCu50Zr50,,Cu\n")
+    assert _read_predict_csv(routes) == (["Pd40Ni40P20", "Cu50Zr50"], ["casting", None])
+    both = tmp_path / "both.csv"
+    both.write_text("formula,processing,route\nCu50Zr50,casting,melt-spinning\n")
+    with pytest.raises(ValueError, match="'processing' and 'route' both"):
+        _read_predict_csv(both)

@@ -433,11 +433,15 @@ def _read_predict_csv(path: Path) -> tuple[list[str], list[str | None]]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise ValueError("the file is empty") from None
+        raise ValueError("the file is empty (a header with a 'formula' column is needed)") from None
     if "formula" not in header:
         raise ValueError(f"required column 'formula' missing from the header (got {header})")
     fi = header.index("formula")
-    pi = header.index("processing") if "processing" in header else None
+    # "route" is what many tables (vitrify's own reference list among them) call the column
+    if "processing" in header and "route" in header:
+        raise ValueError("columns 'processing' and 'route' both name the processing route: keep one")
+    name = "processing" if "processing" in header else "route"
+    pi = header.index(name) if name in header else None
     formulas, routes = [], []
     for row in reader:
         if not row or not any(cell.strip() for cell in row):
@@ -488,7 +492,7 @@ def _print_predictions(columns: dict[str, np.ndarray], limit: int) -> None:
 
 
 def predict(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a 'formula' column (optional 'processing')"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a 'formula' column (optional 'processing' or 'route')"),
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per input row"),
     processing: Optional[str] = typer.Option(None, "--processing",
                                              help="Route for rows without one: melt-spinning | suction-casting | copper-mould-casting | sputtering | other | unknown"),
@@ -521,7 +525,7 @@ def predict(
     try:
         formulas, routes = _read_predict_csv(file)
     except (ValueError, UnicodeDecodeError) as exc:
-        _fail(f"{file}: field 'formula': {exc}")
+        _fail(f"{file}: {exc}")
     engine = _engine()
     with session_scope(engine) as session:
         gfa, ids = load_current_models(session)
