@@ -8,6 +8,10 @@ import os
 from vitrify.settings import get_settings, quiet_third_party_defaults
 
 
+class RayUnavailable(RuntimeError):
+    """Ray could not be reached or started; the message names the setting behind it."""
+
+
 def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
     """Connect once per process. Local Ray stays on loopback with a capped object store.
 
@@ -22,8 +26,13 @@ def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
     settings = get_settings()
     address = settings.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
-    else:
+        try:
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
+        except Exception as exc:  # a typo in the address is the user's, not a crash of ours
+            raise RayUnavailable(f"RAY_ADDRESS={address!r}: cannot connect to Ray ({_reason(exc)})") from exc
+        _warm(warm_modules)
+        return
+    try:
         ray.init(
             num_cpus=settings.ray_num_cpus,
             include_dashboard=False,
@@ -34,6 +43,19 @@ def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
             # workers import vitrify from the same checkout / environment as the driver
             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("VITRIFY_")}},
         )
+    except Exception as exc:
+        raise RayUnavailable(f"local Ray did not start ({_reason(exc)}); set RAY_ADDRESS to use a running cluster") from exc
+    _warm(warm_modules)
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _warm(warm_modules: tuple[str, ...]) -> None:
+    import ray
+
     if warm_modules:
         warm = ray.remote(num_cpus=1)(_import_modules)  # one CPU each: they land on distinct workers
         for _ in range(max(1, int(ray.cluster_resources().get("CPU", 1)))):

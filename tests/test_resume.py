@@ -105,3 +105,22 @@ def test_sigkill_mid_iteration_then_resume(database_url, tmp_path, prefect_serve
         assert sorted(o.job_id for o in outcomes) == sorted(j.id for j in jobs)  # exactly one outcome per job
         iterations = [v.iteration for v in s.exec(select(ModelVersion).where(ModelVersion.campaign_id == campaign.id)).scalars()]
         assert sorted(iterations) == [0, 1, 2]  # one model per iteration, none duplicated
+
+
+def test_a_mistyped_ray_address_is_one_line_before_any_work(database_url, tmp_path, prefect_server):
+    """RAY_ADDRESS is a user's setting: a typo in it stops the campaign with one line naming it,
+    before anything is proposed (Ray's traceback, logged by the failing Prefect task, used to
+    reach the terminal an iteration later)."""
+    env = _env(database_url, tmp_path)
+    env["RAY_ADDRESS"] = "ray-head-without-port"
+    proc = subprocess.run([VITRIFY, "campaign", "run", "--iterations", "1", "--batch", "4"], env=env,
+                          capture_output=True, text=True, timeout=400)
+    out = " ".join((proc.stdout + proc.stderr).split())  # the console wraps at 80 columns
+    assert proc.returncode == 2, out
+    assert "RAY_ADDRESS='ray-head-without-port': cannot connect to Ray" in out
+    assert "vitrify campaign resume 1" in out
+    assert "Traceback" not in out and "│" not in out, out
+    engine = get_engine(database_url)
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(Campaign)).scalar_one() == 1
+        assert s.exec(select(func.count()).select_from(Proposal)).scalar_one() == 0

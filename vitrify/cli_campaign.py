@@ -318,15 +318,27 @@ class _NoServerBanner:
 def _run_flow(campaign_id: int) -> None:
     import logging
 
+    import os
+
+    from agents.ray_runtime import RayUnavailable, ensure_ray
     from db.campaigns import CampaignError
+    from flows import remote
     from flows.campaign import campaign_flow
 
     logging.getLogger("prefect").addFilter(_NoServerBanner())
+    if get_settings().ray_address or os.environ.get("RAY_ADDRESS"):
+        # a configured cluster is checked before any work: a typo in RAY_ADDRESS is one line
+        # here, not a task failure with Prefect's traceback an iteration later
+        try:
+            ensure_ray(warm_modules=remote.WORKER_MODULES)
+        except RayUnavailable as exc:
+            _fail(f"{exc} (campaign {campaign_id} not started; `vitrify campaign resume {campaign_id}` "
+                  "once that is fixed)", 2)
 
     started = time.perf_counter()
     try:
         summary = campaign_flow(campaign_id)
-    except CampaignError as exc:  # e.g. an objective no model predicts: the campaign is marked failed
+    except (CampaignError, RayUnavailable) as exc:  # e.g. an objective no model predicts, a mistyped RAY_ADDRESS
         _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
     elapsed = time.perf_counter() - started
     table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
