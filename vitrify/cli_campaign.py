@@ -317,7 +317,6 @@ class _NoServerBanner:
 
 def _run_flow(campaign_id: int) -> None:
     import logging
-
     import os
 
     from agents.ray_runtime import RayUnavailable, ensure_ray
@@ -332,7 +331,7 @@ def _run_flow(campaign_id: int) -> None:
         try:
             ensure_ray(warm_modules=remote.WORKER_MODULES)
         except RayUnavailable as exc:
-            _fail(f"{exc} (campaign {campaign_id} not started; `vitrify campaign resume {campaign_id}` "
+            _fail(f"{exc} (campaign {campaign_id} did not run; `vitrify campaign resume {campaign_id}` "
                   "once that is fixed)", 2)
 
     started = time.perf_counter()
