@@ -12,6 +12,11 @@ class RayUnavailable(RuntimeError):
     """Ray could not be reached or started; the message names the setting behind it."""
 
 
+def configured_ray_address() -> str | None:
+    """The cluster to connect to (``RAY_ADDRESS``), or None for local Ray."""
+    return get_settings().ray_address or os.environ.get("RAY_ADDRESS")
+
+
 def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
     """Connect once per process. Local Ray stays on loopback with a capped object store.
 
@@ -24,7 +29,7 @@ def ensure_ray(warm_modules: tuple[str, ...] = ()) -> None:
         return
     quiet_third_party_defaults()
     settings = get_settings()
-    address = settings.ray_address or os.environ.get("RAY_ADDRESS")
+    address = configured_ray_address()
     if address:
         try:
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)

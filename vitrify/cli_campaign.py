@@ -317,15 +317,14 @@ class _NoServerBanner:
 
 def _run_flow(campaign_id: int) -> None:
     import logging
-    import os
 
-    from agents.ray_runtime import RayUnavailable, ensure_ray
+    from agents.ray_runtime import RayUnavailable, configured_ray_address, ensure_ray
     from db.campaigns import CampaignError
     from flows import remote
     from flows.campaign import campaign_flow
 
     logging.getLogger("prefect").addFilter(_NoServerBanner())
-    if get_settings().ray_address or os.environ.get("RAY_ADDRESS"):
+    if configured_ray_address():
         # a configured cluster is checked before any work: a typo in RAY_ADDRESS is one line
         # here, not a task failure with Prefect's traceback an iteration later
         try:
@@ -337,7 +336,7 @@ def _run_flow(campaign_id: int) -> None:
     started = time.perf_counter()
     try:
         summary = campaign_flow(campaign_id)
-    except (CampaignError, RayUnavailable) as exc:  # e.g. an objective no model predicts, a mistyped RAY_ADDRESS
+    except (CampaignError, RayUnavailable) as exc:  # e.g. an objective no model predicts, local Ray that did not start
         _fail(f"{exc} (campaign {campaign_id} stopped; `vitrify campaign resume {campaign_id}` once that is fixed)")
     elapsed = time.perf_counter() - started
     table = Table(title=f"campaign {campaign_id}", padding=(0, 1))
