@@ -73,16 +73,16 @@ def _at(picks, found, m):
     return next((f for p, f in zip(picks, found) if p >= m), found[-1])
 
 
-def run(pool_name: str, label: str, *, budget: int, batch: int, seeds: int, out: Path) -> dict:
+def run(pool_name: str, label: str, *, budget: int, batch: int, seeds: int, out: Path, first_seed: int = 0) -> dict:
     path = POOLS / f"{pool_name}.csv"
     started = time.perf_counter()
     result = run_replay(path, budget=budget, batch=batch, seeds=seeds, agent=AGENTS[label],
-                        out_dir=out / f"{pool_name}-{label}")
+                        out_dir=out / f"{pool_name}-{label}", first_seed=first_seed)
     s = result.summary()
     picks, found = s["picks"], s["found"]["agent"]
     n, g = s["pool"]["size"], s["pool"]["glasses"]
     return {
-        "pool": pool_name, "agent": label, "seeds": seeds, "N": n, "G": g,
+        "pool": pool_name, "agent": label, "seeds": seeds, "first_seed": first_seed, "N": n, "G": g,
         "at40": _at(picks, found, 40), "found": found[-1], "per_seed": [c[-1] for c in s["found_per_seed"]["agent"]],
         "random": float(random_expected_found([picks[-1]], n, g)[0]), "oracle": s["found"]["oracle"][-1],
         "AF": s["acceleration_factor"], "EF": s["enhancement_factor"], "AUC": s["final_roc_auc"],
@@ -114,6 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=None,
                     help="picks per replay (default 200, --quick 60); the first picks do not depend on it "
                          "(only the last batch is greedy in the ucb preset): --budget 60 measures found@40")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds run from this one (more seeds later without redoing the first)")
     ap.add_argument("--every-agent-seeds", action="store_true", help="every agent runs --seeds seeds, greedy too")
     ap.add_argument("--pools", default=None, help="comma-separated subset of the pools")
     ap.add_argument("--agents", default="best,greedy", help=f"comma-separated, of: {', '.join(AGENTS)}")
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
             if args.tune and label == "greedy" and args.agents == "best,greedy":
                 continue  # the tuning pools compare the best preset's variants; greedy on request
             seeds = 1 if args.quick or (label != "best" and not args.tune and not args.every_agent_seeds) else args.seeds
-            row = run(pool_name, label, budget=budget, batch=batch, seeds=seeds, out=args.out)
+            row = run(pool_name, label, budget=budget, batch=batch, seeds=seeds, out=args.out, first_seed=args.first_seed)
             rows.append(row)
             print(fmt(row), flush=True)
             (args.out / "bench.json").write_text(json.dumps(rows, indent=1))

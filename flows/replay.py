@@ -109,9 +109,12 @@ def _final_auc(session, campaign, pool: ReplayPool, picked: list[str]) -> tuple[
 
 
 def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1, agent="ucb",
-               out_dir: str | Path, on_seed: Callable[[dict], None] | None = None) -> ReplayResult:
-    """Replay ``agent`` on the pool (seeds 0..seeds-1), each seed one real campaign. ``agent``
-    is a preset name or, as in a campaign file, ``{"preset": name, <setting>: value, ...}``."""
+               out_dir: str | Path, on_seed: Callable[[dict], None] | None = None,
+               first_seed: int = 0) -> ReplayResult:
+    """Replay ``agent`` on the pool (seeds first_seed..first_seed+seeds-1), each seed one real
+    campaign. ``agent`` is a preset name or, as in a campaign file, ``{"preset": name,
+    <setting>: value, ...}``. A seed's replay does not depend on the others, so more seeds can
+    be added later with ``first_seed``."""
     from agents import loop
     from agents.campaign_file import CampaignFileError, parse_campaign_text
     from agents.config import AGENT_NAMES
@@ -128,6 +131,8 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         raise ReplayError(f"unknown agent {preset!r}; known: {', '.join(AGENT_NAMES)}")
     if seeds < 1:
         raise ReplayError("seeds must be >= 1")
+    if first_seed < 0:
+        raise ReplayError("first_seed must be >= 0")
     pool = ReplayPool.from_csv(pool_path)
     if budget < 1 or batch < 1:
         raise ReplayError(f"budget and batch must be positive, got {budget} and {batch}")
@@ -144,7 +149,7 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         upgrade(engine)
         with session_scope(engine) as session:
             seed_literature(session)
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             text = replay_campaign_text(pool_path, budget=picks[-1], batch=batch, agent=agent, seed=seed, route=route,
                                         name=f"replay-{pool_path.stem}-seed{seed}")
             (out / f"campaign-seed{seed}.yaml").write_text(text)
@@ -180,6 +185,7 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         "model": {**models[-1], "per_seed": [{"version": m["version"]} for m in models]},
         "database": str(db_path),
         "campaigns": campaigns,
+        "seed_values": list(range(first_seed, first_seed + seeds)),  # "seeds" stays the count
         "training": {"held_out_systems": config.holdout_systems, "processing": config.processing},
     }
     return ReplayResult(pool=pool, agent=config.agent, budget=budget, batch=batch, picks=picks,

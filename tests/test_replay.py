@@ -171,6 +171,7 @@ def test_replay_is_the_campaign_same_batches_as_campaign_run(small_pool_csv, tmp
     assert {"budget", "batch", "picks", "found", "acceleration_factor", "enhancement_factor",
             "final_roc_auc", "seeds", "found_per_seed", "picked_per_seed", "pool", "agent", "model"} <= set(summary)
     assert summary["budget"] == 12 and summary["batch"] == 6 and summary["picks"] == [6, 12]
+    assert summary["seeds"] == 1 and summary["seed_values"] == [0]
     n, g = summary["pool"]["size"], summary["pool"]["glasses"]
     assert summary["found"]["random"] == pytest.approx([6 * g / n, 12 * g / n], abs=1e-3)
     assert summary["model"]["kind"] == "gfa-ensemble" and summary["model"]["hyperparameters"]["svm_C"] > 0
@@ -201,6 +202,16 @@ def test_replay_is_the_campaign_same_batches_as_campaign_run(small_pool_csv, tmp
     reset_settings_cache()
     assert [c for _, c in rows] == replay_picks
     assert [i for i, _ in rows] == [1] * 6 + [2] * 6
+
+
+def test_replay_rejects_bad_seed_range(small_pool_csv, tmp_path):
+    from flows.replay import ReplayError, run_replay
+
+    with pytest.raises(ReplayError, match="first_seed must be >= 0"):
+        run_replay(small_pool_csv, budget=6, batch=6, seeds=1, first_seed=-1, out_dir=tmp_path)
+    with pytest.raises(ReplayError, match="seeds must be >= 1"):
+        run_replay(small_pool_csv, budget=6, batch=6, seeds=0, first_seed=2, out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
 
 
 def test_cli_replay_rejects_bad_pool(tmp_path):
