@@ -59,7 +59,7 @@ from pydantic import (
     model_validator,
 )
 
-from agents.config import AGENT_NAMES, AGENT_PRESETS
+from agents.config import AGENT_NAMES
 from discovery.composition import split_system
 from vitrify.errors import VitrifyError
 
@@ -864,7 +864,7 @@ name: cuzraly-night
 processing: melt-spinning     # or suction-casting, copper-mould-casting, sputtering, other
 {objectives_help}objectives:
   - {{property: glass, goal: maximize}}
-  # E >= 100 GPa as a constraint (needs a modulus model: `vitrify model train`):
+  # E >= 100 GPa as a constraint (the campaign fits a modulus model if none is registered):
   # - {{property: youngs_modulus_gpa, min: 100}}
 {run}# Where each batch goes. The lab queue: at most budget_per_night jobs released a night,
 # each batch waiting for an operator's approval first (vitrify lab approvals).
@@ -883,8 +883,8 @@ name: cuzral-md
   step: 2
 processing: melt-spinning
 {objectives_help}objectives:
-  # the stiffest likely glass formers (E needs a modulus model: `vitrify model train`;
-  # every MD result corrects it)
+  # the stiffest likely glass formers (E from the modulus model, fitted by the campaign if
+  # none is registered; every MD result corrects it)
   - {{property: youngs_modulus_gpa, goal: maximize}}
   - {{property: glass, min: 0.5}}
 {run}# Where each batch goes: LAMMPS melt-quench simulations on Ray (budget = MD jobs per

@@ -46,20 +46,27 @@ def extend_campaign(session: Session, campaign_id: int, iterations: int) -> Camp
     return reopen_campaign(session, campaign, config=updated.model_dump(mode="json"), iterations_planned=updated.iterations)
 
 
-def missing_models(session: Session, config: CampaignConfig) -> list[str]:
-    """One line per objective property whose model kind has no registered version (the GFA
-    ensemble is trained by the campaign itself)."""
+def models_to_fit(session: Session, config: CampaignConfig) -> tuple[list[str], list[str]]:
+    """The objective properties whose model kind has no registered version, as (lines the
+    campaign fits itself at its start, lines it cannot start with). The GFA ensemble is always
+    the campaign's own; a property model without a version is fitted by the first retrain on
+    the measured values the campaign may see, unless there are too few of them."""
+    from agents.retrain import MIN_PROPERTY_ROWS, property_training_data
     from discovery.properties import property_spec
 
-    out = []
+    fitted, missing = [], []
     for objective in config.objective_list():
         spec = property_spec(objective.name)
-        if spec.model_kind == "gfa-ensemble":
+        if spec.model_kind == "gfa-ensemble" or latest_model_version(session, kind=spec.model_kind) is not None:
             continue
-        if latest_model_version(session, kind=spec.model_kind) is None:
-            out.append(f"{objective.name} ({spec.label}): no {spec.model_kind} model is registered yet"
-                       + (" (`vitrify model train` fits one)" if spec.model_kind == "modulus-ensemble" else ""))
-    return out
+        n = len(property_training_data(session, config, spec.model_kind))
+        head = f"{objective.name} ({spec.label}): no {spec.model_kind} model is registered yet"
+        if n >= MIN_PROPERTY_ROWS:
+            fitted.append(f"{head}; the campaign fits one on {n:,} measured compositions at its start")
+        else:
+            missing.append(f"{head} and {n} measured compositions are too few to fit one "
+                           f"(at least {MIN_PROPERTY_ROWS}; `vitrify report` records measured values)")
+    return fitted, missing
 
 
 def retrain(session: Session, campaign: Campaign, iteration: int):

@@ -185,17 +185,25 @@ def property_counts(data, sources=None) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _property_data(session: Session, campaign: Campaign, kind: str):
-    """(PropertyData, counts by source and quantity, MD values and descriptors) the kind learns from."""
+#: Fewest measured compositions a property model is fitted on.
+MIN_PROPERTY_ROWS = 10
+
+
+def property_training_data(session: Session, config, kind: str, campaign_id: int | None = None):
+    """The PropertyData ``kind`` learns from in a campaign with ``config``: the measured values
+    it may see (its hold-out systems' literature left out), its own once it has an id."""
     from db.training import measured_values
     from discovery.bulk import bulk_data
     from discovery.modulus import modulus_data_from_values
 
-    config = campaign_config(campaign)
-    quantities = PROPERTY_KINDS[kind]
-    values, sources = measured_values(session, quantities, campaign_id=campaign.id,
+    values, sources = measured_values(session, PROPERTY_KINDS[kind], campaign_id=campaign_id,
                                       exclude_literature_systems=set(config.holdout_systems))
-    data = modulus_data_from_values(values, sources) if kind == "modulus-ensemble" else bulk_data(values, sources)
+    return modulus_data_from_values(values, sources) if kind == "modulus-ensemble" else bulk_data(values, sources)
+
+
+def _property_data(session: Session, campaign: Campaign, kind: str):
+    """(PropertyData, counts by source and quantity, MD values and descriptors) the kind learns from."""
+    data = property_training_data(session, campaign_config(campaign), kind, campaign.id)
     counts = property_counts(data)
     md_values, descriptors = ({}, {})
     if kind == "modulus-ensemble":
@@ -234,7 +242,7 @@ def retrain_property(session: Session, campaign: Campaign, iteration: int, kind:
     if parent is not None and parent.train_hash == digest:
         return ModelUpdate(kind, "unchanged", parent.id, parent.parent_id, "no new measurements",
                            n_train=parent.train_size)
-    if len(data) < 10:
+    if len(data) < MIN_PROPERTY_ROWS:
         return ModelUpdate(kind, "none" if parent is None else "unchanged", None if parent is None else parent.id,
                            reason=f"{len(data)} measured compositions: too few to fit")
     started = time.perf_counter()

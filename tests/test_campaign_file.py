@@ -259,19 +259,45 @@ def test_demo_flags_do_not_mix_with_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_run_refuses_an_objective_no_model_predicts_and_stores_nothing(use_database, tmp_path):
+def test_run_refuses_an_objective_no_model_can_predict_and_stores_nothing(use_database, tmp_path, monkeypatch):
+    """Without a registered modulus model and without measured moduli to fit one on (here the
+    shipped literature is not seeded), `campaign run` says which objective and stores nothing."""
     from sqlalchemy import func, select
     from sqlmodel import Session
 
+    import vitrify.cli_campaign as cli_campaign
     from db.models import Campaign
     from db.session import get_engine
 
+    monkeypatch.setattr(cli_campaign, "_ensure_shipped_data", lambda engine: None)
     path = tmp_path / "cz.yaml"
     path.write_text(ISSUE_EXAMPLE.replace("step: 1", "step: 5"))
     res = runner.invoke(app, ["campaign", "run", str(path)])
     assert res.exit_code == 1, res.output
     out = " ".join(res.output.split())
     assert "youngs_modulus_gpa (Young's modulus E): no modulus-ensemble model is registered yet" in out
-    assert "vitrify model train" in out and "Traceback" not in out
+    assert "0 measured compositions are too few to fit one (at least 10" in out and "Traceback" not in out
     with Session(get_engine()) as s:
         assert s.exec(select(func.count()).select_from(Campaign)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_models_to_fit_counts_what_the_campaign_may_fit_on(engine):
+    """With the literature's measured moduli a campaign fits its own modulus model at its start;
+    without any it cannot start."""
+    from sqlmodel import Session
+
+    from agents.loop import models_to_fit
+    from db.literature import seed_literature
+
+    config = parse_campaign_text(ISSUE_EXAMPLE.replace("step: 1", "step: 5")).to_config()
+    with Session(engine) as s:
+        fitted, missing = models_to_fit(s, config)
+        assert fitted == [] and len(missing) == 1 and missing[0].startswith("youngs_modulus_gpa")
+        seed_literature(s)
+        s.commit()
+        fitted, missing = models_to_fit(s, config)
+    assert missing == [] and len(fitted) == 1
+    assert "no modulus-ensemble model is registered yet; the campaign fits one on" in fitted[0]
+    n = int(fitted[0].split(" fits one on ")[1].split()[0].replace(",", ""))
+    assert n >= 10

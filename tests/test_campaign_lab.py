@@ -185,6 +185,29 @@ def test_a_lab_campaign_file_fills_the_lab_queue(use_database, engine, registere
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_campaign_fits_the_modulus_model_its_objectives_need(use_database, engine, prefect_server, local_ray,
+                                                                tmp_path, quick_training, small_literature):
+    """No `vitrify model train` first: a campaign whose objectives need E fits its own modulus
+    model on the literature's measured moduli at its start, says so, and scores E with it."""
+    from db.models import ModelVersion
+
+    path = tmp_path / "cz.yaml"
+    path.write_text(CAMPAIGN.replace("batch: 6", "batch: 4").replace("step: 2", "step: 5"))
+    out = " ".join(_cli(["campaign", "run", str(path)]).split())
+    assert "note: youngs_modulus_gpa (Young's modulus E): no modulus-ensemble model is registered yet; " \
+           "the campaign fits one on" in out
+    assert "lab: 4 in the lab queue" in out and "P(E>=100)" in out
+    with Session(engine) as s:
+        campaign = s.exec(select(Campaign)).scalars().one()
+        mods = s.exec(select(ModelVersion).where(ModelVersion.kind == "modulus-ensemble")).scalars().all()
+        assert len(mods) == 1 and mods[0].campaign_id == campaign.id and mods[0].parent_id is None
+        assert mods[0].train_size >= 10 and "literature" in mods[0].training_set["by_source"]
+        proposals = s.exec(select(Proposal).where(Proposal.campaign_id == campaign.id)).scalars().all()
+        assert len(proposals) == 4
+        assert all(40 < p.predictions["youngs_modulus_gpa"]["mean"] < 200 for p in proposals)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_deploy_a_campaign_file(use_database, prefect_server, tmp_path):
     """`vitrify deploy FILE`: the deployment's parameters are the file's campaign and the file
     itself (each scheduled run stores it with the campaign it starts); the schedule's time

@@ -141,7 +141,7 @@ def validate(
 
 def run_file(file: Path, run_flow) -> None:
     """``vitrify campaign run FILE``: store the campaign with its file, then run it."""
-    from agents.loop import create_campaign, missing_models
+    from agents.loop import create_campaign, models_to_fit
     from db.session import session_scope
     from vitrify.settings import get_settings
 
@@ -151,12 +151,14 @@ def run_file(file: Path, run_flow) -> None:
     engine = _engine()
     _ensure_shipped_data(engine)  # the literature the GFA model starts from
     with session_scope(engine) as session:
-        missing = missing_models(session, config)
+        fitted, missing = models_to_fit(session, config)
         if missing:
             err.print(Text.assemble(("cannot start: ", "bold red"), "an objective has no model to predict it"))
             for line in missing:
                 err.print(Text(f"  {line}"))
             raise typer.Exit(1)
+        for line in fitted:
+            console.print(Text(f"note: {line}"))
         campaign_id = create_campaign(session, config, campaign_file=campaign_file.stored()).id
     summary = campaign_file.document.summary()
     console.print(Text(f"campaign {campaign_id}: {summary['run']}; objectives {'; '.join(summary['objectives'])}; "
