@@ -54,11 +54,13 @@ def models_to_fit(session: Session, config: CampaignConfig) -> tuple[list[str], 
     from agents.retrain import MIN_PROPERTY_ROWS, property_training_data
     from discovery.properties import property_spec
 
-    fitted, missing = [], []
+    fitted, missing, seen = [], [], set()
     for objective in config.objective_list():
         spec = property_spec(objective.name)
-        if spec.model_kind == "gfa-ensemble" or latest_model_version(session, kind=spec.model_kind) is not None:
+        if spec.model_kind in seen or spec.model_kind == "gfa-ensemble" \
+                or latest_model_version(session, kind=spec.model_kind) is not None:
             continue
+        seen.add(spec.model_kind)  # one model per kind (E, G and K are one modulus ensemble)
         n = len(property_training_data(session, config, spec.model_kind))
         head = f"{objective.name} ({spec.label}): no {spec.model_kind} model is registered yet"
         if n >= MIN_PROPERTY_ROWS:
