@@ -133,6 +133,7 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         raise ReplayError("seeds must be >= 1")
     if first_seed < 0:
         raise ReplayError("first_seed must be >= 0")
+    seed_values = list(range(first_seed, first_seed + seeds))
     pool = ReplayPool.from_csv(pool_path)
     if budget < 1 or batch < 1:
         raise ReplayError(f"budget and batch must be positive, got {budget} and {batch}")
@@ -149,7 +150,7 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         upgrade(engine)
         with session_scope(engine) as session:
             seed_literature(session)
-        for seed in range(first_seed, first_seed + seeds):
+        for seed in seed_values:
             text = replay_campaign_text(pool_path, budget=picks[-1], batch=batch, agent=agent, seed=seed, route=route,
                                         name=f"replay-{pool_path.stem}-seed{seed}")
             (out / f"campaign-seed{seed}.yaml").write_text(text)
@@ -185,7 +186,7 @@ def run_replay(pool_path: str | Path, *, budget: int, batch: int, seeds: int = 1
         "model": {**models[-1], "per_seed": [{"version": m["version"]} for m in models]},
         "database": str(db_path),
         "campaigns": campaigns,
-        "seed_values": list(range(first_seed, first_seed + seeds)),  # "seeds" stays the count
+        "seed_values": seed_values,  # "seeds" stays the count
         "training": {"held_out_systems": config.holdout_systems, "processing": config.processing},
     }
     return ReplayResult(pool=pool, agent=config.agent, budget=budget, batch=batch, picks=picks,

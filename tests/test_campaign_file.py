@@ -298,11 +298,11 @@ def test_models_to_fit_counts_what_the_campaign_may_fit_on(engine):
         s.commit()
         fitted, missing = models_to_fit(s, config)
     assert missing == [] and len(fitted) == 1
+    assert "no modulus-ensemble model is registered yet; the campaign fits one on" in fitted[0]
+    n = int(fitted[0].split(" fits one on ")[1].split()[0].replace(",", ""))
+    assert n >= 10
     both = parse_campaign_text(ISSUE_EXAMPLE.replace("step: 1", "step: 5").replace(
         "objectives:", "objectives:\n  - {property: shear_modulus_gpa, min: 30}")).to_config()
     assert len(both.objective_list()) == 3
     with Session(engine) as s:
         assert len(models_to_fit(s, both)[0]) == 1  # E and G: one modulus ensemble to fit
-    assert "no modulus-ensemble model is registered yet; the campaign fits one on" in fitted[0]
-    n = int(fitted[0].split(" fits one on ")[1].split()[0].replace(",", ""))
-    assert n >= 10
